@@ -1,0 +1,274 @@
+"""A plain training loop for SR networks, with budgets, callbacks, checkpoints and exact resume.
+
+``fit()`` is deliberately ordinary (sample a batch, forward, loss, backward, step) so a reader can
+see every line; what chapters need around it (live plots, snapshots for frame scrubbers, progress)
+attaches through callbacks, as in d2l's ``ProgressBoard`` or minGPT's ``set_callback``.
+
+Images are torch float32 (N, 3, H, W) RGB in [0, 1].
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+
+import torch
+from torch import nn
+
+from .inference import super_resolve
+from .losses import get_loss
+
+
+# --------------------------------------------------------------------------------------------- device
+
+def pick_device(device: str | torch.device | None = "auto", verbose: bool = True) -> torch.device:
+    """Choose the device: ``"auto"`` means CUDA when present, else CPU; says what it chose.
+
+    Args:
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``torch.device``.
+        verbose: print one line naming the device (and the GPU model).
+    """
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use device='auto' or 'cpu'")
+    if verbose:
+        if device.type == "cuda":
+            print(f"srlib: training on {device} ({torch.cuda.get_device_name(device)})")
+        else:
+            print(f"srlib: training on CPU ({torch.get_num_threads()} threads)")
+    return device
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], scale: int,
+             device: torch.device | str | None = None) -> dict[str, float]:
+    """Mean PSNR/SSIM over HR images with the paper protocol (see ``srlib.metrics``).
+
+    Each HR (3, H, W) in [0, 1] is mod-cropped, bicubic-downscaled MATLAB-style and rounded to uint8,
+    super-resolved, clamped, rounded and compared on Y with a ``scale``-pixel shave.
+
+    Args:
+        model: an SR network, or any callable ``lr (1, 3, h, w) -> sr`` (e.g. bicubic interpolation).
+        hr_images: name -> HR image.
+        scale: upscaling factor.
+
+    Returns:
+        ``{"psnr": mean dB, "ssim": mean, "per_image": {name: (psnr, ssim)}}``.
+    """
+    from .degrade import bicubic_downscale, mod_crop
+    from .metrics import psnr, ssim
+
+    if not hr_images:
+        raise ValueError("validate() needs at least one HR image")
+    per_image = {}
+    for name, hr in hr_images.items():
+        hr = mod_crop(hr, scale)
+        lr = bicubic_downscale(hr, scale)
+        if isinstance(model, nn.Module):
+            sr = super_resolve(model, lr).cpu()
+        else:
+            with torch.no_grad():
+                sr = model(lr[None])[0].clamp(0, 1).cpu()
+        if sr.shape != hr.shape:
+            raise ValueError(f"{name}: model output {tuple(sr.shape)} does not match HR {tuple(hr.shape)} at x{scale}")
+        per_image[name] = (float(psnr(sr, hr, scale)), float(ssim(sr, hr, scale)))
+    return {
+        "psnr": sum(p for p, _ in per_image.values()) / len(per_image),
+        "ssim": sum(s for _, s in per_image.values()) / len(per_image),
+        "per_image": per_image,
+    }
+
+
+# ------------------------------------------------------------------------------------------- the loop
+
+class BatchSource(Protocol):
+    """Anything with ``sample_batch(batch_size, generator) -> (lr, hr)``, e.g. ``srlib.data.PatchDataset``."""
+
+    def sample_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@dataclass
+class TrainState:
+    """What callbacks see. ``event`` is ``"step"`` after each optimiser step, ``"validate"`` after a
+    validation, ``"end"`` once at the end."""
+
+    step: int
+    total_steps: int
+    model: nn.Module
+    history: dict[str, list]
+    device: torch.device
+    event: str = "step"
+    last_loss: float = math.nan
+    elapsed: float = 0.0
+
+
+@dataclass
+class FitResult:
+    """The outcome of :func:`fit`: history lists and the last validation."""
+
+    history: dict[str, list]
+    steps: int
+    seconds: float
+    device: str
+    val_psnr: float | None = None
+    val_ssim: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _new_history() -> dict[str, list]:
+    return {"step": [], "loss": [], "lr": [], "val_step": [], "val_psnr": [], "val_ssim": []}
+
+
+def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16, lr: float = 1e-3,
+        loss: str | Callable = "l1", optimizer: torch.optim.Optimizer | None = None, schedule: str = "cosine",
+        val_images: dict[str, torch.Tensor] | None = None, val_every: int | None = None, scale: int | None = None,
+        seed: int = 0, device: str | torch.device | None = "auto", amp: bool = False,
+        callbacks: Iterable[Callable[[TrainState], None]] = (), checkpoint: str | Path | None = None,
+        checkpoint_every: int | None = None, resume: bool = False, progress: bool = True,
+        grad_clip: float | None = None, verbose: bool = True) -> FitResult:
+    """Train ``model`` for ``steps`` optimiser steps on batches from ``data``.
+
+    Args:
+        model: an SR network mapping (N, 3, h, w) to (N, 3, scale*h, scale*w).
+        data: a batch source (``sample_batch(batch_size, generator) -> (lr, hr)``).
+        steps: total optimiser steps (take it from ``srlib.get_budget().steps(cpu=...)``).
+        batch_size: patches per step. Default: 16 (EDSR).
+        lr: peak learning rate of Adam. Default: 1e-3 (small models; EDSR-size models want 1e-4..2e-4).
+        loss: ``"l1"``, ``"mse"``, ``"charbonnier"`` or ``callable(sr, hr)``. Default: L1 (EDSR).
+        optimizer: a ready optimiser instead of Adam(lr) (e.g. per-layer learning rates).
+        schedule: ``"cosine"`` (anneal to 0 over ``steps``) or ``"constant"``.
+        val_images: HR images to validate on with the paper protocol; needs ``scale``.
+        val_every: validate every this many steps (default: 5 times per run) and at the end.
+        seed: seeds the batch sampler (a ``torch.Generator``) and the global torch RNG at start, so
+            the same seed gives the same run on the same machine.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``.
+        amp: bfloat16 autocast on CUDA (ignored on CPU, where it would slow small convs down).
+        callbacks: functions called with a :class:`TrainState` (live plots, snapshots).
+        checkpoint: path to save model + optimiser + RNG state every ``checkpoint_every`` steps and at
+            the end; with ``resume=True`` training continues exactly from it.
+        progress: show a tqdm progress bar.
+        grad_clip: clip the gradient norm to this (VDSR-style); None for no clipping.
+
+    Returns:
+        A :class:`FitResult` with the history (``step``, ``loss``, ``lr``, ``val_step``, ``val_psnr``,
+        ``val_ssim``), the wall time and the last validation numbers.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if val_images and scale is None:
+        raise ValueError("fit(val_images=...) needs scale= to build the LR images")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    device = pick_device(device, verbose=verbose)
+    model.to(device).train()
+    criterion = get_loss(loss)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, (lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))) if schedule == "cosine" else (lambda s: 1.0))
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    history, start = _new_history(), 0
+    if resume and checkpoint is not None and Path(checkpoint).is_file():
+        start, history = _restore(checkpoint, model, optimizer, scheduler, generator, steps)
+        if verbose:
+            print(f"srlib: resumed from {checkpoint} at step {start}/{steps}")
+    val_every = val_every or max(1, steps // 5)
+    use_amp = amp and device.type == "cuda"
+    state = TrainState(start, steps, model, history, device)
+    bar = _progress_bar(steps, start) if progress else None
+    # wall time continues across a resume: the saved history carries the seconds spent so far
+    t0 = time.perf_counter() - (history["seconds"][-1] if history.get("seconds") else 0.0)
+    last = None
+    for step in range(start + 1, steps + 1):
+        lr_batch, hr_batch = data.sample_batch(batch_size, generator)
+        lr_batch, hr_batch = lr_batch.to(device, non_blocking=True), hr_batch.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            sr = model(lr_batch)
+        loss_value = criterion(sr.float(), hr_batch)
+        if not torch.isfinite(loss_value):
+            raise FloatingPointError(f"loss became {loss_value.item()} at step {step}; lower lr or clip gradients")
+        optimizer.zero_grad(set_to_none=True)
+        loss_value.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        scheduler.step()
+        state.step, state.last_loss, state.event = step, loss_value.item(), "step"
+        state.elapsed = time.perf_counter() - t0
+        history["step"].append(step)
+        history["loss"].append(state.last_loss)
+        history["lr"].append(optimizer.param_groups[0]["lr"])
+        _call(callbacks, state)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{state.last_loss:.4f}", refresh=False)
+        if val_images and (step % val_every == 0 or step == steps):
+            last = validate(model, val_images, scale, device)
+            history["val_step"].append(step)
+            history["val_psnr"].append(last["psnr"])
+            history["val_ssim"].append(last["ssim"])
+            state.event = "validate"
+            _call(callbacks, state)
+            if bar is not None:
+                bar.set_postfix(loss=f"{state.last_loss:.4f}", val_psnr=f"{last['psnr']:.2f}")
+        if checkpoint is not None and (step == steps or (checkpoint_every and step % checkpoint_every == 0)):
+            history.setdefault("seconds", []).append(time.perf_counter() - t0)
+            _save(checkpoint, model, optimizer, scheduler, generator, step, history)
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    state.event, state.elapsed = "end", seconds
+    _call(callbacks, state)
+    model.eval()
+    result = FitResult(history, steps, seconds, str(device))
+    if history["val_psnr"]:
+        result.val_psnr, result.val_ssim = history["val_psnr"][-1], history["val_ssim"][-1]
+    return result
+
+
+def _call(callbacks: Iterable[Callable], state: TrainState) -> None:
+    for cb in callbacks:
+        cb(state)
+
+
+def _progress_bar(total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="training", unit="step", leave=True)
+
+
+def _save(path, model, optimizer, scheduler, generator, step, history) -> None:
+    from .zoo import save_checkpoint
+
+    train_state = {
+        "step": step, "history": copy.deepcopy(history),
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+    }
+    if hasattr(model, "srlib_name"):
+        save_checkpoint(model, path, meta={"step": step}, train_state=train_state)
+    else:  # a bare nn.Module: keep the same layout without the model name
+        torch.save({"format": "srlib-train-state", "state_dict": model.state_dict(), "train_state": train_state}, path)
+
+
+def _restore(path, model, optimizer, scheduler, generator, steps) -> tuple[int, dict]:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if "train_state" not in payload:
+        raise ValueError(f"{path} has no training state to resume from (it is a weights-only checkpoint)")
+    if hasattr(model, "srlib_name") and payload.get("model") not in (None, model.srlib_name):
+        raise ValueError(f"{path} is a checkpoint of '{payload['model']}', cannot resume '{model.srlib_name}'")
+    ts = payload["train_state"]
+    if ts["step"] > steps:
+        raise ValueError(f"{path} is at step {ts['step']}, beyond the requested {steps} steps")
+    model.load_state_dict(payload["state_dict"])
+    optimizer.load_state_dict(ts["optimizer"])
+    scheduler.load_state_dict(ts["scheduler"])
+    generator.set_state(ts["generator"])
+    torch.set_rng_state(ts["torch_rng"])
+    return ts["step"], ts["history"]
