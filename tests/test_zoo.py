@@ -1,0 +1,53 @@
+import json
+
+import pytest
+import torch
+
+import srlib
+from srlib import zoo
+
+
+def test_checkpoint_round_trip(tmp_path):
+    net = srlib.create_model("learned_upscaler_tiny", scale=2, num_feat=8)
+    path = zoo.save_checkpoint(net, tmp_path / "a.pt", meta={"note": "test"})
+    loaded = zoo.load_checkpoint(path)
+    assert loaded.srlib_meta == {"note": "test"} and loaded.srlib_overrides == {"num_feat": 8}
+    lr = torch.rand(1, 3, 6, 6)
+    net.eval()
+    assert torch.equal(loaded(lr), net(lr))
+
+
+def test_checkpoint_of_another_model_or_scale_is_refused(tmp_path):
+    path = zoo.save_checkpoint(srlib.create_model("learned_upscaler_tiny", scale=2), tmp_path / "a.pt")
+    with pytest.raises(zoo.CheckpointError, match="holds a 'learned_upscaler_tiny' checkpoint, not 'learned_upscaler'"):
+        zoo.load_checkpoint(path, model="learned_upscaler")
+    with pytest.raises(zoo.CheckpointError, match="trained for x2, not x4"):
+        zoo.load_checkpoint(path, scale=4)
+
+
+def test_foreign_and_corrupt_files_are_refused(tmp_path):
+    bare = tmp_path / "bare.pt"
+    torch.save(srlib.create_model("learned_upscaler_tiny", scale=2).state_dict(), bare)
+    with pytest.raises(zoo.CheckpointError, match="not an srlib checkpoint"):
+        zoo.load_checkpoint(bare)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(zoo.CheckpointError, match="not a readable torch checkpoint"):
+        zoo.load_checkpoint(junk)
+    good = zoo.save_checkpoint(srlib.create_model("learned_upscaler_tiny", scale=2), tmp_path / "g.pt")
+    with pytest.raises(zoo.CheckpointError, match="sha256"):
+        zoo.load_checkpoint(good, sha256="0" * 64)
+
+
+def test_every_zoo_entry_loads_and_matches_its_metadata():
+    entries = zoo.list_pretrained()
+    for e in entries:
+        assert {"name", "model", "scale", "kind", "reference_based", "sha256", "provenance"} <= set(e)
+        assert e["provenance"].get("command"), f"{e['name']} does not say how it was made"
+        net = zoo.load_pretrained(e["name"])
+        assert net.srlib_name == e["model"] and net.srlib_scale == e["scale"]
+
+
+def test_zoo_index_is_valid_json():
+    if zoo.ZOO_INDEX.exists():
+        json.loads(zoo.ZOO_INDEX.read_text())
