@@ -1,0 +1,78 @@
+"""Train a registered model on the bundled training images and add the checkpoint to the srlib zoo.
+
+Every checkpoint shipped under srlib/weights/ is made by this script; the zoo entry records the exact
+command, the data, the steps, the device, the wall time and the validation numbers, so anyone can
+reproduce it. Example (the chapter-1 checkpoints):
+
+    python scripts/train_zoo.py --model learned_upscaler --scale 4 --steps 6000 --name learned_upscaler_x4
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+import srlib
+from srlib import zoo
+from srlib.data import PatchDataset, bundled_images
+from srlib.degrade import upscale_bicubic
+from srlib.train import fit, validate
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--scale", type=int, required=True)
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--name", required=True, help="zoo name, e.g. learned_upscaler_x4")
+    p.add_argument("--kind", default="distortion", choices=["distortion", "perceptual"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--patch-size", type=int, default=96, help="HR patch side")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--loss", default="l1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    torch.manual_seed(args.seed)
+    net = srlib.create_model(args.model, scale=args.scale)
+    train, val = bundled_images("train"), bundled_images("val")
+    data = PatchDataset(list(train.values()), scale=args.scale, patch_size=args.patch_size, seed=args.seed)
+    work = Path("_build/zoo") / f"{args.name}.train.pt"  # resumable training state, not shipped
+    result = fit(net, data, args.steps, batch_size=args.batch_size, lr=args.lr, loss=args.loss, val_images=val,
+                 scale=args.scale, seed=args.seed, device=args.device, checkpoint=work, checkpoint_every=500,
+                 resume=True, progress=sys.stderr.isatty())
+    net.cpu()
+    final = validate(net, val, args.scale)
+    bicubic = validate(lambda lr: upscale_bicubic(lr, args.scale), val, args.scale)
+    device = result.device if result.device == "cpu" else f"{result.device} ({torch.cuda.get_device_name()})"
+    provenance = {
+        "command": "python scripts/train_zoo.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "training_data": f"srlib.data bundled 'train' split ({len(train)} scikit-image images: {', '.join(train)})",
+        "validation_data": f"bundled 'val' split ({', '.join(val)})",
+        "steps": args.steps, "batch_size": args.batch_size, "hr_patch": args.patch_size, "lr": args.lr,
+        "loss": args.loss, "seed": args.seed, "device": device, "torch_threads": torch.get_num_threads(),
+        "wall_time_s": round(result.seconds, 1), "torch": torch.__version__, "python": platform.python_version(),
+        "date": datetime.date.today().isoformat(),
+    }
+    path = zoo.save_checkpoint(net, zoo.WEIGHTS_DIR / f"{args.name}.pt", meta=provenance)
+    entry = zoo.add_to_zoo(args.name, path, args.kind, provenance, {
+        "val_psnr": round(final["psnr"], 3), "val_ssim": round(final["ssim"], 4),
+        "bicubic_val_psnr": round(bicubic["psnr"], 3), "bicubic_val_ssim": round(bicubic["ssim"], 4),
+        "params": srlib.count_parameters(net),
+    })
+    print(f"{args.name}: val {entry['val_psnr']:.2f} dB / {entry['val_ssim']:.4f} "
+          f"(bicubic {entry['bicubic_val_psnr']:.2f} dB) after {args.steps} steps, {result.seconds:.0f} s on {device}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
