@@ -41,7 +41,7 @@ book: setup
 	@echo "Open _build/html/index.html, or run: make serve"
 
 test: setup
-	SRLIB_BUDGET=smoke $(PY) -m pytest tests book --nbval-lax -p no:cacheprovider
+	SRLIB_BUDGET=smoke $(PY) -m pytest tests srlib book --doctest-modules --nbval-lax -p no:cacheprovider
 
 serve:
 	$(PY) -m http.server --directory _build/html 8000

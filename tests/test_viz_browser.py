@@ -10,7 +10,6 @@ missing browser is a failure: CI must not pass by skipping.
 """
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
@@ -19,9 +18,7 @@ import torch
 
 from srlib import viz
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+from browser import ARGS, CHROMIUM, diff as _diff, shot as _shot, sync_playwright as _sync_playwright
 
 pytestmark = pytest.mark.browser
 
@@ -39,33 +36,6 @@ INJECT = """html => {
     old.parentNode.replaceChild(s, old);
   }
 }"""
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the browser test must run, not skip)")
-    pytest.skip(reason)
-
-
-def _sync_playwright():
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright Python package is not installed (pip install playwright)")
-    return sync_playwright
-
-
-def _shot(locator) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"), dtype=np.float32)
-
-
-def _diff(a: np.ndarray, b: np.ndarray) -> float:
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float(np.abs(a - b).mean())
 
 
 def _images():
@@ -204,7 +174,9 @@ def test_components_work_offline_in_chromium(tmp_path):
 
 @pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
 def test_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch, ci, outcome):
-    monkeypatch.setitem(globals(), "CHROMIUM", "/nonexistent/chromium")
+    import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", "/nonexistent/chromium")
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome):
         _sync_playwright()
