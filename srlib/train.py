@@ -140,7 +140,10 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
         steps: total optimiser steps (take it from ``srlib.get_budget().steps(cpu=...)``).
         batch_size: patches per step. Default: 16 (EDSR).
         lr: peak learning rate of Adam. Default: 1e-3 (small models; EDSR-size models want 1e-4..2e-4).
-        loss: ``"l1"``, ``"mse"``, ``"charbonnier"`` or ``callable(sr, hr)``. Default: L1 (EDSR).
+        loss: ``"l1"``, ``"mse"``, ``"charbonnier"`` or ``callable(sr, hr)``. Default: L1 (EDSR). Models
+            with intermediate outputs define ``training_loss(lr, hr, criterion, progress)`` (``progress``
+            in [0, 1) is the fraction of training done, for schedules such as DRCN's decaying alpha) and
+            fit uses it instead of ``criterion(model(lr), hr)``.
         optimizer: a ready optimiser instead of Adam(lr) (e.g. per-layer learning rates).
         schedule: ``"cosine"`` (anneal to 0 over ``steps``) or ``"constant"``.
         val_images: HR images to validate on with the paper protocol; needs ``scale``.
@@ -180,6 +183,7 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
             print(f"srlib: resumed from {checkpoint} at step {start}/{steps}")
     val_every = val_every or max(1, steps // 5)
     use_amp = amp and device.type == "cuda"
+    supervised_inside = hasattr(model, "training_loss")
     state = TrainState(start, steps, model, history, device)
     bar = _progress_bar(steps, start) if progress else None
     # wall time continues across a resume: the saved history carries the seconds spent so far
@@ -189,8 +193,10 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
         lr_batch, hr_batch = data.sample_batch(batch_size, generator)
         lr_batch, hr_batch = lr_batch.to(device, non_blocking=True), hr_batch.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            sr = model(lr_batch)
-        loss_value = criterion(sr.float(), hr_batch)
+            if supervised_inside:  # deep supervision (DRCN, LapSRN, MemNet): the model combines its outputs' losses
+                loss_value = model.training_loss(lr_batch, hr_batch, criterion, progress=(step - 1) / steps)
+            else:
+                loss_value = criterion(model(lr_batch).float(), hr_batch)
         if not torch.isfinite(loss_value):
             raise FloatingPointError(f"loss became {loss_value.item()} at step {step}; lower lr or clip gradients")
         optimizer.zero_grad(set_to_none=True)

@@ -105,3 +105,22 @@ def test_device_auto_says_what_it_chose(capsys):
     device = pick_device("auto")
     assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert "srlib: training on" in capsys.readouterr().out
+
+
+def test_models_with_deep_supervision_get_their_own_loss(smooth_image):
+    calls = []
+
+    class Supervised(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = make_model()
+
+        def forward(self, lr):
+            return self.net(lr)
+
+        def training_loss(self, lr, hr, criterion, progress):
+            calls.append(progress)
+            return criterion(self(lr), hr)
+
+    fit(Supervised(), CropSource(smooth_image), steps=4, batch_size=2, progress=False, verbose=False)
+    assert calls == [0.0, 0.25, 0.5, 0.75]
