@@ -31,7 +31,9 @@ def resolve_model(spec: str, scale: int, device: str = "cpu"):
     from .degrade import upscale_bicubic
 
     if spec == "bicubic":
-        return (lambda lr: upscale_bicubic(lr, scale)), "bicubic (MATLAB imresize)"
+        # MATLAB's imresize on a uint8 image rounds after each pass: that is how the published bicubic
+        # baselines were made, so the CLI's bicubic does the same.
+        return (lambda lr: upscale_bicubic(lr, scale, quantize=True)), "bicubic (MATLAB imresize, uint8)"
     try:
         if Path(spec).suffix in (".pt", ".pth") or Path(spec).is_file():
             net = zoo.load_checkpoint(spec, scale=scale, device=device)
