@@ -67,7 +67,9 @@ def test_eval_checkpoint_path_runs(capsys, tmp_path, hr_dir):
     code, out, _ = run(capsys, "eval", "--model", ckpt, "--scale", 2, "--hr-dir", hr_dir, "--json")
     bicubic = json.loads(run(capsys, "eval", "--model", "bicubic", "--scale", 2, "--hr-dir", hr_dir, "--json")[1])
     assert code == 0
-    assert abs(json.loads(out)["psnr"] - bicubic["psnr"]) < 1e-3  # untrained upscaler == bicubic
+    # The untrained upscaler is float bicubic; the CLI's bicubic rounds between passes as MATLAB does on
+    # uint8 images: the two differ by hundredths of a dB, no more.
+    assert abs(json.loads(out)["psnr"] - bicubic["psnr"]) < 0.05
 
 
 def test_upscale_and_bad_input(capsys, tmp_path, hr_dir):
