@@ -63,7 +63,9 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict | None = None
         "model": model.srlib_name, "scale": int(model.srlib_scale),
         "overrides": dict(getattr(model, "srlib_overrides", {})),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "meta": dict(meta or {}),
+        # through JSON: plain numbers/strings only (a str subclass such as torch.__version__ would make
+        # the file unreadable with weights_only=True)
+        "meta": json.loads(json.dumps(meta or {}, default=str)),
     }
     if train_state is not None:
         payload["train_state"] = train_state
