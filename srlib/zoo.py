@@ -153,7 +153,9 @@ def load_pretrained(name: str, device: str | torch.device = "cpu") -> nn.Module:
 
     Example:
         >>> import srlib
-        >>> net = srlib.load_pretrained("learned_upscaler_x4")  # doctest: +SKIP
+        >>> net = srlib.load_pretrained("learned_upscaler_x4")
+        >>> net.srlib_name, net.srlib_scale
+        ('learned_upscaler', 4)
     """
     entry = pretrained_info(name)
     return load_checkpoint(WEIGHTS_DIR / entry["file"], model=entry["model"], scale=entry["scale"],
