@@ -54,6 +54,13 @@ class LearnedUpscaler(nn.Module):
         # 3 * scale^2 channels rearranged into a (3, scale*h, scale*w) residual by the pixel shuffle.
         self.tail = conv3x3(num_feat, 3 * scale * scale)
         self.shuffle = nn.PixelShuffle(scale)
+        # He initialisation for the ReLU layers: with PyTorch's default (a uniform init scaled for
+        # linear layers) a deeper body's ReLUs die within a few dozen steps and the model never leaves
+        # bicubic. The tail starts at zero so that the untrained model is exactly bicubic.
+        for m in (*self.head, *self.body):
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
