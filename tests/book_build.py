@@ -21,6 +21,9 @@ def build_smoke_book(timeout: int = 1500) -> tuple[Path, subprocess.CompletedPro
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "force"
     config["execute"]["cache"] = str(SMOKE_DIR / ".jupyter_cache")
+    # local extension folders are resolved relative to the config file, which moves to SMOKE_DIR
+    local = config["sphinx"].get("local_extensions", {})
+    config["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in local.items()}
     SMOKE_DIR.mkdir(parents=True, exist_ok=True)
     smoke_config = SMOKE_DIR / "_config.yml"
     smoke_config.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -19,8 +19,11 @@ PAGE = "book/01_sr_problem/first_model.html"
 
 @pytest.fixture(scope="module")
 def server(smoke_site):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(smoke_site))
-    handler.log_message = lambda *a, **k: None
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(smoke_site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
