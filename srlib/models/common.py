@@ -122,3 +122,75 @@ def build(model_cls: type[nn.Module], scale: int, config, overrides: dict) -> nn
     if unknown:
         raise TypeError(f"{model_cls.__name__}: unknown config field(s) {sorted(unknown)}; valid: {sorted(fields)}")
     return model_cls(scale, **{**fields, **overrides})
+
+
+# ------------------------------------------------------------------------------------ Y-channel adapter
+# SRCNN, FSRCNN, ESPCN, VDSR, DRCN and LapSRN see only the luma Y in their papers (BT.601, as MATLAB's
+# rgb2ycbcr); the chroma Cb/Cr is upscaled bicubically. This is the one place that does it, so each of
+# those models still maps RGB to RGB and shares the call of every other srlib model.
+
+def split_luma(lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split RGB images into luma and chroma (BT.601 studio swing, MATLAB ``rgb2ycbcr``).
+
+    Args:
+        lr: RGB images, float (N, 3, h, w) in [0, 1].
+
+    Returns:
+        ``(y, cbcr)``: (N, 1, h, w) in [16/255, 235/255] and (N, 2, h, w).
+    """
+    from ..color import rgb_to_ycbcr
+
+    if lr.dim() != 4 or lr.shape[1] != 3:
+        raise ValueError(f"expected RGB images (N, 3, h, w) in [0, 1], got shape {tuple(lr.shape)}")
+    ycbcr = rgb_to_ycbcr(lr)
+    return ycbcr[:, :1], ycbcr[:, 1:]
+
+
+def merge_luma(y_sr: torch.Tensor, cbcr_lr: torch.Tensor) -> torch.Tensor:
+    """RGB from a super-resolved luma and the LR chroma, upscaled with MATLAB bicubic to match.
+
+    Args:
+        y_sr: luma, (N, 1, H, W), ``H = s * h`` and ``W = s * w`` for an integer factor ``s >= 1``.
+        cbcr_lr: chroma of the LR image, (N, 2, h, w), as returned by :func:`split_luma`.
+
+    Returns:
+        RGB (N, 3, H, W), not clamped (exactly ``ycbcr_to_rgb`` of the stacked channels).
+    """
+    from ..color import ycbcr_to_rgb
+    from ..degrade import upscale_bicubic
+
+    (h, w), (big_h, big_w) = cbcr_lr.shape[-2:], y_sr.shape[-2:]
+    factor = big_h // h
+    if big_h != factor * h or big_w != factor * w or factor < 1:
+        raise ValueError(f"luma {tuple(y_sr.shape)} is not an integer multiple of the chroma {tuple(cbcr_lr.shape)}")
+    cbcr = cbcr_lr if factor == 1 else upscale_bicubic(cbcr_lr, factor)
+    return ycbcr_to_rgb(torch.cat([y_sr, cbcr.to(y_sr.dtype)], dim=1))
+
+
+class YChannelSR(nn.Module):
+    """Base class of the luma-only networks: ``forward`` maps RGB to RGB, ``forward_y`` does the work.
+
+    A subclass implements ``forward_y(y)``: LR luma (N, 1, h, w) -> SR luma (N, 1, s*h, s*w) (the
+    pre-upsampling models call ``upscale_bicubic`` on it themselves). Then:
+
+    * ``forward(lr)``: RGB (N, 3, h, w) in [0, 1] -> Y by BT.601 -> ``forward_y`` -> back to RGB with
+      the chroma upscaled by MATLAB bicubic. If ``forward_y`` returns the bicubic luma unchanged, the
+      result is exactly ``upscale_bicubic(lr, s)`` (both maps are linear; bicubic weights sum to 1).
+    * ``training_loss(lr, hr, criterion, progress)``: the loss on Y, as the papers train, so
+      ``srlib.train.fit`` trains these models on luma (the chroma has no parameters anyway).
+      Deep-supervised subclasses (DRCN, LapSRN) override it, still on Y.
+    """
+
+    def forward_y(self, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward_y(y)")
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        y, cbcr = split_luma(lr)
+        return merge_luma(self.forward_y(y), cbcr)
+
+    def training_loss(self, lr: torch.Tensor, hr: torch.Tensor, criterion, progress: float = 0.0) -> torch.Tensor:
+        """``criterion(forward_y(Y(lr)), Y(hr))``: the luma loss the papers minimise."""
+        from ..color import rgb_to_y
+
+        y, _ = split_luma(lr)
+        return criterion(self.forward_y(y).float(), rgb_to_y(hr).float())
