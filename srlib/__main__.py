@@ -147,14 +147,17 @@ def cmd_list(args) -> int:
 
 def cmd_train(args) -> int:
     from . import create_model, save_checkpoint
-    from .data import PatchDataset, bundled_images, load_image
+    from .data import ImageFolder, PatchDataset, bundled_images
     from .train import fit
 
     if args.hr_dir:
-        root = Path(args.hr_dir)
-        if not root.is_dir():
-            raise CLIError(f"HR folder {root} does not exist")
-        train = {p.name: load_image(p) for p in sorted(root.iterdir()) if p.is_file()}
+        try:
+            folder = ImageFolder(args.hr_dir)
+        except (FileNotFoundError, ValueError) as exc:
+            raise CLIError(str(exc)) from None
+        for path, reason in folder.skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        train = {name: hr for name, hr in folder}
     else:
         train = bundled_images("train")
     net = create_model(args.model, scale=args.scale)

@@ -101,3 +101,16 @@ def test_list_json(capsys):
         assert {"name", "model", "scale", "kind", "reference_based"} <= set(entry)
     code, out, _ = run(capsys, "list", "--models", "--json")
     assert "learned_upscaler" in [m["name"] for m in json.loads(out)]
+
+
+@pytest.mark.filterwarnings("ignore:PatchDataset skipped")  # tiny.png is smaller than the patch
+def test_train_on_a_folder_skips_bad_files(capsys, tmp_path, hr_dir):
+    out = tmp_path / "run.pt"
+    (hr_dir / "broken.png").write_text("not a png")  # an image by name only: must be skipped, named
+    code, stdout, err = run(capsys, "train", "--model", "learned_upscaler_tiny", "--scale", 2, "--steps", 2,
+                            "--out", out, "--hr-dir", hr_dir, "--patch-size", 16, "--batch-size", 2, "--device", "cpu")
+    assert code == 0 and out.is_file() and "broken.png" in err
+    assert zoo.load_checkpoint(out, model="learned_upscaler_tiny", scale=2).srlib_meta["steps"] == 2
+    code, _, err = run(capsys, "train", "--model", "learned_upscaler_tiny", "--scale", 2, "--steps", 2,
+                       "--out", out, "--hr-dir", tmp_path / "missing")
+    assert code == 2 and "missing" in err
