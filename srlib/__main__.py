@@ -78,9 +78,10 @@ def cmd_eval(args) -> int:
         except ImageReadError as exc:
             skipped.append({"name": path.name, "reason": str(exc)})
             continue
+        size = tuple(hr.shape[-2:])
         hr = mod_crop(hr, args.scale)
         if min(hr.shape[-2:]) - 2 * args.scale < SSIM_WINDOW:
-            skipped.append({"name": path.name, "reason": f"{tuple(load_image(path).shape[-2:])} px is too small for x{args.scale}: "
+            skipped.append({"name": path.name, "reason": f"{size} px is too small for x{args.scale}: "
                             f"after the {args.scale}-px border shave SSIM needs at least {SSIM_WINDOW} px"})
             continue
         lr = bicubic_downscale(hr, args.scale)
