@@ -58,7 +58,7 @@ ImageLike = Union[torch.Tensor, np.ndarray]
 MAX_EMBED_BYTES = 4_000_000
 
 __all__ = [
-    "InteractiveHTML", "before_after", "frame_scrubber", "sync_zoom", "save_page", "to_uint8_image",
+    "InteractiveHTML", "before_after", "compare_any", "frame_scrubber", "sync_zoom", "save_page", "to_uint8_image",
     "SRFigure", "compare_crops", "plot_history", "show_kernel", "error_map", "image_grid",
     "LivePlot", "SnapshotRecorder", "MAX_EMBED_BYTES",
 ]
@@ -341,36 +341,116 @@ def before_after(left: ImageLike, right: ImageLike, labels: Sequence[str] = ("Bi
                          "upscale the LR image first (e.g. bicubic) to compare it with the output")
     if len(labels) != 2:
         raise ValueError(f"labels must be two strings (left, right), got {labels!r}")
-    h, w = a.shape[:2]
     lab_l, lab_r = (str(x) for x in labels)
-    uid = _new_id("ba")
     src_l, src_r = _encode(a, fmt, quality), _encode(b, fmt, quality)
     _check_size("before_after", (src_l, src_r), max_bytes)
+    return _before_after_component({lab_l: src_l, lab_r: src_r}, lab_l, lab_r, a.shape[:2], width, caption,
+                                   start, pixelated, choosable=False)
+
+
+def compare_any(images: Mapping[str, ImageLike], left: str | None = None, right: str | None = None,
+                width: int | None = None, caption: str | None = None, *, start: int = 50,
+                pixelated: bool | None = None, fmt: str = "png", quality: int = 85,
+                max_bytes: int | None = MAX_EMBED_BYTES) -> InteractiveHTML:
+    """A before/after slider whose two sides are chosen from several images with two menus.
+
+    Use it to let the reader compare any two models on one crop. Every image is embedded once; the
+    menus swap them in the browser, so it works in the static site. Without JavaScript the page shows
+    ``left`` and ``right``.
+
+    Args:
+        images: label -> image, all the same size ((3, H, W) tensors in [0, 1] or numpy HWC), at
+            least two.
+        left, right: labels shown first; default: the first and the last image.
+        width, caption, start, pixelated, fmt, quality, max_bytes: as for :func:`before_after`.
+
+    Example:
+        >>> import torch
+        >>> fig = compare_any({"Bicubic": torch.zeros(3, 8, 8), "A": torch.ones(3, 8, 8),
+        ...                    "B": torch.full((3, 8, 8), 0.5)}, left="A", right="B")
+        >>> fig.html.count("<option") == 6 and "A | B" in fig.text
+        True
+    """
+    if len(images) < 2:
+        raise ValueError(f"compare_any needs at least two images, got {len(images)}")
+    arrays = {str(k): to_uint8_image(v) for k, v in images.items()}
+    labels = list(arrays)
+    shapes = {k: a.shape for k, a in arrays.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"compare_any needs images of one size, got {shapes}")
+    left = labels[0] if left is None else str(left)
+    right = labels[-1] if right is None else str(right)
+    for side, lab in (("left", left), ("right", right)):
+        if lab not in arrays:
+            raise ValueError(f"{side}={lab!r} is not one of the images: {labels}")
+    srcs = {k: _encode(a, fmt, quality) for k, a in arrays.items()}
+    _check_size("compare_any", srcs.values(), max_bytes)
+    return _before_after_component(srcs, left, right, arrays[left].shape[:2], width, caption, start, pixelated,
+                                   choosable=True)
+
+
+_CHOICE_JS = """
+var store={};root.querySelectorAll("img.srviz-ba-store").forEach(function(im){
+  store[im.getAttribute("data-label")]=im.getAttribute("src");});
+var imgL=root.querySelector("img.srviz-ba-left"),labL=root.querySelector(".srviz-label-left"),
+    labR=root.querySelector(".srviz-label-right");
+function choose(side,name){
+  if(!(name in store))return;
+  if(side==="left"){imgL.src=store[name];imgL.alt=name;labL.textContent=name;L=name;}
+  else{over.src=store[name];over.alt=name;labR.textContent=name;R=name;}
+  set(input.value);
+}
+root.querySelectorAll("select.srviz-ba-choice").forEach(function(sel){
+  sel.addEventListener("change",function(){choose(sel.getAttribute("data-side"),sel.value);});});
+"""
+
+
+def _before_after_component(srcs: Mapping[str, str], lab_l: str, lab_r: str, hw: tuple[int, int],
+                            width: int | None, caption: str | None, start: int, pixelated: bool | None,
+                            choosable: bool) -> InteractiveHTML:
+    # The markup of before_after and compare_any; ``srcs`` maps each label to its encoded image.
+    h, w = hw
+    uid = _new_id("ba")
     dw, _ = _display_size(h, w, width=width)
     pix = _pix_class(pixelated, dw, w)
     start = int(min(100, max(0, start)))
     cap = caption if caption is not None else (
         f"{lab_l} (left of the divider) and {lab_r} (right of it), {w}\u00d7{h} pixels.")
     clip = f"inset(0 0 0 {start}%)"
+    controls = (f'<input class="srviz-ba-range" type="range" min="0" max="100" step="1" value="{start}" '
+                f'aria-label="Divider position: {_esc(lab_l)} on the left, {_esc(lab_r)} on the right">')
+    store = ""
+    if choosable:
+        def menu(side: str, chosen: str) -> str:
+            opts = "".join(f'<option value="{_esc(k)}"{" selected" if k == chosen else ""}>{_esc(k)}</option>'
+                           for k in srcs)
+            return (f'<label>{side} <select class="srviz-ba-choice" data-side="{side}" '
+                    f'aria-label="Image on the {side}">{opts}</select></label>')
+        controls = menu("left", lab_l) + controls + menu("right", lab_r)
+        # The other images wait, hidden, in the page itself: no network, no JavaScript strings to escape.
+        store = "".join(f'<img class="srviz-ba-store" hidden alt="" data-label="{_esc(k)}" src="{src}">'
+                        for k, src in srcs.items())
     body = (
         f'<figure class="srviz srviz-ba" id="{uid}" data-left="{_esc(lab_l)}" data-right="{_esc(lab_r)}" '
         f'style="width:{dw}px">\n'
         f'<div class="srviz-ba-stage">'
-        f'<img class="srviz-ba-left{pix}" src="{src_l}" width="{w}" height="{h}" '
+        f'<img class="srviz-ba-left{pix}" src="{srcs[lab_l]}" width="{w}" height="{h}" '
         f'alt="{_esc(lab_l)}: {w}\u00d7{h} image, shown left of the divider">'
-        f'<img class="srviz-ba-right{pix}" src="{src_r}" width="{w}" height="{h}" '
+        f'<img class="srviz-ba-right{pix}" src="{srcs[lab_r]}" width="{w}" height="{h}" '
         f'alt="{_esc(lab_r)}: {w}\u00d7{h} image, shown right of the divider" '
         f'style="clip-path:{clip};-webkit-clip-path:{clip}">'
         f'<div class="srviz-ba-line" style="left:{start}%"><div class="srviz-ba-grip"></div></div>'
         f'<span class="srviz-label srviz-label-left">{_esc(lab_l)}</span>'
         f'<span class="srviz-label srviz-label-right">{_esc(lab_r)}</span></div>\n'
-        f'<div class="srviz-controls"><input class="srviz-ba-range" type="range" min="0" max="100" step="1" '
-        f'value="{start}" aria-label="Divider position: {_esc(lab_l)} on the left, {_esc(lab_r)} on the right"></div>\n'
+        f'<div class="srviz-controls">{controls}</div>{store}\n'
         f'<figcaption class="srviz-caption">{_esc(cap)} '
-        f'<span class="srviz-hint">(drag the picture or use the slider)</span></figcaption>\n'
+        f'<span class="srviz-hint">(drag the picture or use the slider'
+        f'{"; choose the two sides in the menus" if choosable else ""})</span></figcaption>\n'
         f'</figure>')
-    text = f"Before/after comparison, {w}\u00d7{h} px: {lab_l} | {lab_r}. {cap}"
-    return InteractiveHTML(_assemble(uid, _BA_CSS, body, _BA_JS), text, title=f"{lab_l} vs {lab_r}")
+    choices = f" Choices: {', '.join(srcs)}." if choosable else ""
+    text = f"Before/after comparison, {w}\u00d7{h} px: {lab_l} | {lab_r}. {cap}{choices}"
+    js = _BA_JS + (_CHOICE_JS if choosable else "")
+    return InteractiveHTML(_assemble(uid, _BA_CSS, body, js), text, title=f"{lab_l} vs {lab_r}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -379,3 +379,18 @@ def test_ipython_detection_without_ipython(monkeypatch):
     assert viz._ipython_active() is False
     monkeypatch.delitem(sys.modules, "IPython")
     assert viz._ipython_active() is False
+
+
+def test_compare_any_embeds_every_image_once_and_checks_its_arguments(imgs):
+    a, b = imgs[0], imgs[1]
+    images = {"Bicubic": a, "EDSR": b, "HR": a.flip(-1)}
+    fig = viz.compare_any(images, left="EDSR", right="HR")
+    assert fig.html.count("<select") == 2 and fig.html.count("<option") == 6
+    assert fig.html.count("srviz-ba-store") >= 3 and "Choices: Bicubic, EDSR, HR" in fig.text
+    assert 'selected>EDSR' in fig.html and 'selected>HR' in fig.html
+    with pytest.raises(ValueError, match="not one of the images"):
+        viz.compare_any(images, left="SRCNN")
+    with pytest.raises(ValueError, match="one size"):
+        viz.compare_any({"a": a, "b": b[:, :8, :8]})
+    with pytest.raises(ValueError, match="at least two"):
+        viz.compare_any({"a": a})

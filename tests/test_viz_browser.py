@@ -180,3 +180,39 @@ def test_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch, ci, out
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome):
         _sync_playwright()
+
+
+def test_compare_any_menus_swap_the_sides_offline(tmp_path):
+    from browser import block_network
+
+    sync_playwright = _sync_playwright()
+    ramp, checker = _images()
+    grey = torch.full_like(ramp, 0.5)
+    fig = viz.compare_any({"Ramp": ramp, "Checker": checker, "Grey": grey}, left="Ramp", right="Checker",
+                          width=256, start=0)  # divider at the left edge: the right side fills the stage
+    url = fig.save(tmp_path / "compare.html").resolve().as_uri()
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 800, "height": 600})
+            blocked = block_network(page)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.wait_for_load_state("load")
+            stage = page.locator(".srviz-ba-stage")
+            checker_shot = _shot(stage)
+            page.select_option("select[data-side=right]", "Grey")
+            grey_shot = _shot(stage)
+            assert _diff(checker_shot, grey_shot) > 30, "choosing another right image must change the picture"
+            assert page.locator(".srviz-label-right").inner_text() == "Grey"
+            page.locator("input.srviz-ba-range").focus()
+            page.keyboard.press("End")  # now only the left side shows
+            ramp_shot = _shot(stage)
+            page.select_option("select[data-side=left]", "Checker")
+            assert _diff(_shot(stage), ramp_shot) > 30, "choosing another left image must change the picture"
+            assert _diff(_shot(stage), checker_shot) < 10  # the same picture; only the labels and divider moved
+            assert "Checker on the left" in page.locator("input.srviz-ba-range").get_attribute("aria-valuetext")
+            assert not blocked and not errors, (blocked, errors)
+        finally:
+            browser.close()
