@@ -106,3 +106,4 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 from . import learned_upscaler  # noqa: E402,F401  (chapter 1)
 from . import srcnn, fsrcnn, espcn, vdsr, drcn, lapsrn, edsr  # noqa: E402,F401  (chapter 2)
 from . import rcan, san, mirnet  # noqa: E402,F401  (chapter 4)
+from . import enhancenet, srresnet, esrgan, srfeat, sftgan  # noqa: E402,F401  (chapter 5)
