@@ -184,7 +184,16 @@ def add_to_zoo(name: str, checkpoint: str | Path, kind: str, provenance: dict, m
         "sha256": sha256_of(checkpoint), "bytes": checkpoint.stat().st_size,
         **metrics, "provenance": provenance,
     }
-    entries = _zoo_entries()
-    entries[name] = entry
-    ZOO_INDEX.write_text(json.dumps({"checkpoints": [entries[k] for k in sorted(entries)]}, indent=2) + "\n")
+    # Several training scripts may finish at once: read-modify-write the index under an exclusive lock,
+    # and replace it atomically, so that no entry is lost and no reader sees half a file.
+    import fcntl
+    import os
+
+    with open(ZOO_INDEX.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entries = _zoo_entries()
+        entries[name] = entry
+        tmp = ZOO_INDEX.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"checkpoints": [entries[k] for k in sorted(entries)]}, indent=2) + "\n")
+        os.replace(tmp, ZOO_INDEX)
     return entry

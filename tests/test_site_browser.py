@@ -80,3 +80,31 @@ def test_chapter1_page_offline(server):
             assert errors == [], f"JavaScript errors: {errors[:5]}"
         finally:
             browser.close()
+
+
+def test_chapter2_results_compare_any_offline(server):
+    # the "compare any two" figure: choosing another model in a menu changes the picture
+    with sync_playwright()() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            blocked = block_network(page)
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{server}/book/02_first_cnns/results.html", wait_until="load")
+            fig = page.locator(".srviz-ba").first
+            fig.scroll_into_view_if_needed()
+            stage, menu = fig.locator(".srviz-ba-stage"), fig.locator("select[data-side=right]")
+            options = menu.locator("option").all_inner_texts()
+            assert "Bicubic" in options and "HR" in options and len(options) >= 4, options
+            fig.locator("input[type=range]").focus()
+            page.keyboard.press("Home")  # the right-hand image fills the stage
+            menu.select_option("Bicubic")
+            bicubic = shot(stage)
+            menu.select_option("HR")
+            assert diff(bicubic, shot(stage)) > 0.5, "choosing another image did not change the picture"
+            assert fig.locator(".srviz-label-right").inner_text() == "HR"
+            assert blocked == [], f"the site tried to reach the network: {blocked[:5]}"
+            assert errors == [], f"JavaScript errors: {errors[:5]}"
+        finally:
+            browser.close()
