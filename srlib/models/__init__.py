@@ -108,3 +108,4 @@ from . import srcnn, fsrcnn, espcn, vdsr, drcn, lapsrn, edsr  # noqa: E402,F401 
 from . import rcan, san, mirnet  # noqa: E402,F401  (chapter 4)
 from . import enhancenet, srresnet, esrgan, srfeat, sftgan  # noqa: E402,F401  (chapter 5)
 from . import zssr, ikc, dasr  # noqa: E402,F401  (chapter 8)
+from . import ssen  # noqa: E402,F401  (chapter 7)
