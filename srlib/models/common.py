@@ -45,6 +45,33 @@ class MeanShift(nn.Module):
         return x + self.sign * self.mean
 
 
+class MeanShiftedRGB(nn.Module):
+    """Base of the RGB networks in EDSR-PyTorch's family (EDSR, RCAN, SAN, DASR, ...).
+
+    They subtract the dataset mean and work on values in [0, ``img_range``] (EDSR-PyTorch's
+    ``rgb_range = 255``), then undo both at the end. srlib models take [0, 1] images, so this does the
+    conversion in one place: :meth:`to_network` on the way in (with the input check), :meth:`to_image`
+    on the way out. Subclasses call ``super().__init__(img_range)`` before building layers (the mean
+    shifts hold no parameters, so the random initialisation of the layers is unchanged).
+    """
+
+    def __init__(self, img_range: float = 255.0):
+        super().__init__()
+        self.img_range = img_range
+        self.sub_mean = MeanShift(sign=-1)
+        self.add_mean = MeanShift(sign=+1)
+
+    def to_network(self, lr: torch.Tensor) -> torch.Tensor:
+        """LR RGB (N, 3, h, w) in [0, 1] -> mean-shifted values in the network's range."""
+        if lr.dim() != 4 or lr.shape[1] != 3:
+            raise ValueError(f"expected LR images (N, 3, h, w), got shape {tuple(lr.shape)}")
+        return self.sub_mean(lr) * self.img_range
+
+    def to_image(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's RGB output (N, 3, H, W) -> an image in [0, 1] (not clamped)."""
+        return self.add_mean(x / self.img_range)
+
+
 class ResBlock(nn.Module):
     """conv-act-conv with an identity skip and residual scaling (EDSR, Fig. 2c; no batch norm).
 

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import register_model
-from .common import MeanShift, Upsample, build, check_scale, conv3x3
+from .common import MeanShiftedRGB, Upsample, build, check_scale, conv3x3
 
 NEGATIVE_SLOPE = 0.1  # LeakyReLU slope everywhere in blindsr.py
 
@@ -197,7 +197,7 @@ class DAGroup(nn.Module):
         return x + self.conv(out)
 
 
-class DASRNet(nn.Module):
+class DASRNet(MeanShiftedRGB):
     """G, the degradation-aware SR network: ``forward(lr, fea)`` with ``fea`` the encoder's pooled feature.
 
     Args:
@@ -209,9 +209,7 @@ class DASRNet(nn.Module):
 
     def __init__(self, scale: int, rep_dim: int = 256, num_feat: int = 64, num_group: int = 5, num_block: int = 5,
                  kernel_size: int = 3, reduction: int = 8, img_range: float = 255.0):
-        super().__init__()
-        self.img_range = img_range
-        self.sub_mean, self.add_mean = MeanShift(sign=-1), MeanShift(sign=+1)
+        super().__init__(img_range)
         self.head = conv3x3(3, num_feat)
         self.compress = nn.Sequential(nn.Linear(rep_dim, num_feat, bias=False),
                                       nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True))
@@ -222,12 +220,12 @@ class DASRNet(nn.Module):
 
     def forward(self, lr: torch.Tensor, fea: torch.Tensor) -> torch.Tensor:
         v = self.compress(fea)  # the representation the DA convs read: (N, num_feat)
-        x = self.head(self.sub_mean(lr) * self.img_range)  # (N, F, h, w)
+        x = self.head(self.to_network(lr))  # (N, F, h, w)
         out = x
         for group in self.body:
             out = group(out, v)
         out = x + self.body_conv(out)  # long skip
-        return self.add_mean(self.tail(self.upsample(out)) / self.img_range)  # (N, 3, s*h, s*w)
+        return self.to_image(self.tail(self.upsample(out)))  # (N, 3, s*h, s*w)
 
 
 # ------------------------------------------------------------------------------------------------- DASR

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from . import register_model
-from .common import MeanShift, ResBlock, Upsample, build, check_scale, conv3x3
+from .common import MeanShiftedRGB, ResBlock, Upsample, build, check_scale, conv3x3
 
 
 @dataclass
@@ -42,7 +42,7 @@ class EDSRConfig:
     img_range: float = 255.0  # the network works on [0, 255] as EDSR-PyTorch (rgb_range = 255)
 
 
-class EDSR(nn.Module):
+class EDSR(MeanShiftedRGB):
     """EDSR / EDSR-baseline: RGB in and out.
 
     Args:
@@ -63,24 +63,19 @@ class EDSR(nn.Module):
 
     def __init__(self, scale: int, num_feat: int = 64, num_block: int = 16, res_scale: float = 1.0,
                  img_range: float = 255.0):
-        super().__init__()
+        super().__init__(img_range)
         check_scale(scale, "2^n and 3 (EDSR's registered scales: 2, 3, 4)")
-        self.scale, self.img_range = scale, img_range
-        self.sub_mean = MeanShift(sign=-1)
+        self.scale = scale
         self.head = conv3x3(3, num_feat)
         self.body = nn.Sequential(*[ResBlock(num_feat, res_scale=res_scale) for _ in range(num_block)],
                                   conv3x3(num_feat, num_feat))
         self.upsample = Upsample(scale, num_feat)
         self.tail = conv3x3(num_feat, 3)
-        self.add_mean = MeanShift(sign=+1)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        if lr.dim() != 4 or lr.shape[1] != 3:
-            raise ValueError(f"expected LR images (N, 3, h, w), got shape {tuple(lr.shape)}")
-        x = self.head(self.sub_mean(lr) * self.img_range)  # (N, F, h, w)
+        x = self.head(self.to_network(lr))  # (N, F, h, w)
         x = x + self.body(x)  # long skip
-        x = self.tail(self.upsample(x))  # (N, 3, s*h, s*w)
-        return self.add_mean(x / self.img_range)
+        return self.to_image(self.tail(self.upsample(x)))  # (N, 3, s*h, s*w)
 
 
 SCALES = (2, 3, 4)

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from . import register_model
-from .common import MeanShift, Upsample, build, check_scale, conv3x3
+from .common import MeanShiftedRGB, Upsample, build, check_scale, conv3x3
 
 
 @dataclass
@@ -121,7 +121,7 @@ class ResidualGroup(nn.Module):
         return x + self.body(x)
 
 
-class RCAN(nn.Module):
+class RCAN(MeanShiftedRGB):
     """RCAN: residual groups of channel-attention blocks, long skip, sub-pixel upsampler; RGB in and out.
 
     Args:
@@ -146,24 +146,19 @@ class RCAN(nn.Module):
 
     def __init__(self, scale: int, num_feat: int = 64, num_group: int = 10, num_block: int = 20,
                  reduction: int = 16, res_scale: float = 1.0, img_range: float = 255.0):
-        super().__init__()
+        super().__init__(img_range)
         check_scale(scale, "2^n and 3 (RCAN's registered scales: 2, 3, 4, 8)")
-        self.scale, self.img_range = scale, img_range
-        self.sub_mean = MeanShift(sign=-1)
+        self.scale = scale
         self.head = conv3x3(3, num_feat)
         self.body = nn.Sequential(*[ResidualGroup(num_feat, num_block, reduction, res_scale) for _ in range(num_group)],
                                   conv3x3(num_feat, num_feat))
         self.upsample = Upsample(scale, num_feat)
         self.tail = conv3x3(num_feat, 3)
-        self.add_mean = MeanShift(sign=+1)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        if lr.dim() != 4 or lr.shape[1] != 3:
-            raise ValueError(f"expected LR images (N, 3, h, w), got shape {tuple(lr.shape)}")
-        x = self.head(self.sub_mean(lr) * self.img_range)  # (N, C, h, w)
+        x = self.head(self.to_network(lr))  # (N, C, h, w)
         x = x + self.body(x)  # long skip (residual in residual)
-        x = self.tail(self.upsample(x))  # (N, 3, s*h, s*w)
-        return self.add_mean(x / self.img_range)
+        return self.to_image(self.tail(self.upsample(x)))  # (N, 3, s*h, s*w)
 
 
 def attention_gates(model: nn.Module) -> list[nn.Module]:

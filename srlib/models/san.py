@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from . import register_model
-from .common import MeanShift, ResBlock, Upsample, build, check_scale, conv3x3
+from .common import MeanShiftedRGB, ResBlock, Upsample, build, check_scale, conv3x3
 from .rcan import ChannelAttention
 
 
@@ -239,7 +239,7 @@ class LSRAG(nn.Module):
         return x + self.body(x)
 
 
-class SAN(nn.Module):
+class SAN(MeanShiftedRGB):
     """SAN: non-locally enhanced share-source residual groups with second-order attention; RGB in and out.
 
     Args:
@@ -263,31 +263,26 @@ class SAN(nn.Module):
 
     def __init__(self, scale: int, num_feat: int = 64, num_group: int = 20, num_block: int = 10,
                  reduction: int = 16, nl_reduction: int = 8, iterations: int = 5, img_range: float = 255.0):
-        super().__init__()
+        super().__init__(img_range)
         check_scale(scale, "2^n and 3 (SAN's registered scales: 2, 3, 4, 8)")
         if num_feat // nl_reduction < 1:
             raise ValueError(f"nl_reduction {nl_reduction} leaves no non-local channel of {num_feat}; "
                              f"use nl_reduction <= {num_feat}")
-        self.scale, self.img_range = scale, img_range
-        self.sub_mean = MeanShift(sign=-1)
+        self.scale = scale
         self.head = conv3x3(3, num_feat)
         self.non_local = RegionNonLocal(num_feat, num_feat // nl_reduction)  # used before AND after the trunk
         self.groups = nn.ModuleList([LSRAG(num_feat, num_block, reduction, iterations) for _ in range(num_group)])
         self.gamma = nn.Parameter(torch.zeros(1))  # share-source skip weight, one for all groups, from 0
         self.upsample = Upsample(scale, num_feat)
         self.tail = conv3x3(num_feat, 3)
-        self.add_mean = MeanShift(sign=+1)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        if lr.dim() != 4 or lr.shape[1] != 3:
-            raise ValueError(f"expected LR images (N, 3, h, w), got shape {tuple(lr.shape)}")
-        x = self.head(self.sub_mean(lr) * self.img_range)  # (N, C, h, w)
+        x = self.head(self.to_network(lr))  # (N, C, h, w)
         feat = source = self.non_local(x)
         for group in self.groups:
             feat = group(feat) + self.gamma * source  # share-source residual
         feat = self.non_local(feat) + x  # the same non-local module, then the long skip
-        out = self.tail(self.upsample(feat))  # (N, 3, s*h, s*w)
-        return self.add_mean(out / self.img_range)
+        return self.to_image(self.tail(self.upsample(feat)))  # (N, 3, s*h, s*w)
 
 
 SCALES = (2, 3, 4, 8)
