@@ -105,6 +105,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 # Importing the paper files fills the registry. Keep this list in chapter order.
 from . import learned_upscaler  # noqa: E402,F401  (chapter 1)
 from . import srcnn, fsrcnn, espcn, vdsr, drcn, lapsrn, edsr  # noqa: E402,F401  (chapter 2)
+from . import srdensenet, rdn, memnet, dbpn, idn, carn, msrn  # noqa: E402,F401  (chapter 3)
 from . import rcan, san, mirnet  # noqa: E402,F401  (chapter 4)
 from . import enhancenet, srresnet, esrgan, srfeat, sftgan  # noqa: E402,F401  (chapter 5)
 from . import zssr, ikc, dasr  # noqa: E402,F401  (chapter 8)
