@@ -47,7 +47,8 @@ def pick_device(device: str | torch.device | None = "auto", verbose: bool = True
 # ------------------------------------------------------------------------------------------ validation
 
 def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], scale: int,
-             device: torch.device | str | None = None) -> dict[str, float]:
+             device: torch.device | str | None = None,
+             references: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Mean PSNR/SSIM over HR images with the paper protocol (see ``srlib.metrics``).
 
     Each HR (3, H, W) in [0, 1] is mod-cropped, bicubic-downscaled MATLAB-style and rounded to uint8,
@@ -57,6 +58,8 @@ def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], sc
         model: an SR network, or any callable ``lr (1, 3, h, w) -> sr`` (e.g. bicubic interpolation).
         hr_images: name -> HR image.
         scale: upscaling factor.
+        references: for reference-based models (SRNTT, TTSR, SSEN): name -> the (3, H', W') reference
+            image of that HR image; the model is then called as ``model(lr, ref)``. Every HR image needs one.
 
     Returns:
         ``{"psnr": mean dB, "ssim": mean, "per_image": {name: (psnr, ssim)}}``.
@@ -66,15 +69,20 @@ def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], sc
 
     if not hr_images:
         raise ValueError("validate() needs at least one HR image")
+    if references is not None and set(references) != set(hr_images):
+        missing, unused = sorted(set(hr_images) - set(references)), sorted(set(references) - set(hr_images))
+        raise ValueError(f"validate(references=...) needs exactly one reference per HR image; "
+                         f"missing: {missing}, without an HR image: {unused}")
     per_image = {}
     for name, hr in hr_images.items():
         hr = mod_crop(hr, scale)
         lr = bicubic_downscale(hr, scale)
+        extra = () if references is None else (references[name],)
         if isinstance(model, nn.Module):
-            sr = super_resolve(model, lr).cpu()
+            sr = super_resolve(model, lr, *extra).cpu()
         else:
             with torch.no_grad():
-                sr = model(lr[None])[0].clamp(0, 1).cpu()
+                sr = model(lr[None], *(e[None] for e in extra))[0].clamp(0, 1).cpu()
         if sr.shape != hr.shape:
             raise ValueError(f"{name}: model output {tuple(sr.shape)} does not match HR {tuple(hr.shape)} at x{scale}")
         per_image[name] = (float(psnr(sr, hr, scale)), float(ssim(sr, hr, scale)))
@@ -88,7 +96,8 @@ def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], sc
 # ------------------------------------------------------------------------------------------- the loop
 
 class BatchSource(Protocol):
-    """Anything with ``sample_batch(batch_size, generator) -> (lr, hr)``, e.g. ``srlib.data.PatchDataset``."""
+    """Anything with ``sample_batch(batch_size, generator) -> (lr, hr)``, e.g. ``srlib.data.PatchDataset``,
+    or ``-> (lr, hr, ref)`` for reference-based models (``srlib.refsr_data.ReferencePatchSampler``)."""
 
     def sample_batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
 
@@ -127,7 +136,8 @@ def _new_history() -> dict[str, list]:
 
 def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16, lr: float = 1e-3,
         loss: str | Callable = "l1", optimizer: torch.optim.Optimizer | None = None, schedule: str = "cosine",
-        val_images: dict[str, torch.Tensor] | None = None, val_every: int | None = None, scale: int | None = None,
+        val_images: dict[str, torch.Tensor] | None = None, val_refs: dict[str, torch.Tensor] | None = None,
+        val_every: int | None = None, scale: int | None = None,
         seed: int = 0, device: str | torch.device | None = "auto", amp: bool = False,
         callbacks: Iterable[Callable[[TrainState], None]] = (), checkpoint: str | Path | None = None,
         checkpoint_every: int | None = None, resume: bool = False, progress: bool = True,
@@ -136,7 +146,9 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
 
     Args:
         model: an SR network mapping (N, 3, h, w) to (N, 3, scale*h, scale*w).
-        data: a batch source (``sample_batch(batch_size, generator) -> (lr, hr)``).
+        data: a batch source (``sample_batch(batch_size, generator) -> (lr, hr)``). A source that gives
+            ``(lr, hr, ref)`` trains a reference-based model: it is called as ``model(lr, ref)``, and its
+            ``training_loss`` (if any) gets ``ref=`` too.
         steps: total optimiser steps (take it from ``srlib.get_budget().steps(cpu=...)``).
         batch_size: patches per step. Default: 16 (EDSR).
         lr: peak learning rate of Adam. Default: 1e-3 (small models; EDSR-size models want 1e-4..2e-4).
@@ -147,6 +159,7 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
         optimizer: a ready optimiser instead of Adam(lr) (e.g. per-layer learning rates).
         schedule: ``"cosine"`` (anneal to 0 over ``steps``) or ``"constant"``.
         val_images: HR images to validate on with the paper protocol; needs ``scale``.
+        val_refs: the reference image of each validation image, for reference-based models.
         val_every: validate every this many steps (default: 5 times per run) and at the end.
         seed: seeds the batch sampler (a ``torch.Generator``) and the global torch RNG at start, so
             the same seed gives the same run on the same machine.
@@ -166,6 +179,8 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
         raise ValueError(f"steps must be >= 1, got {steps}")
     if val_images and scale is None:
         raise ValueError("fit(val_images=...) needs scale= to build the LR images")
+    if val_refs is not None and not val_images:
+        raise ValueError("fit(val_refs=...) needs val_images= (the HR images those references belong to)")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     device = pick_device(device, verbose=verbose)
@@ -190,13 +205,16 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
     t0 = time.perf_counter() - (history["seconds"][-1] if history.get("seconds") else 0.0)
     last = None
     for step in range(start + 1, steps + 1):
-        lr_batch, hr_batch = data.sample_batch(batch_size, generator)
-        lr_batch, hr_batch = lr_batch.to(device, non_blocking=True), hr_batch.to(device, non_blocking=True)
+        batch = data.sample_batch(batch_size, generator)
+        if len(batch) not in (2, 3):
+            raise ValueError(f"sample_batch must return (lr, hr) or (lr, hr, ref), got {len(batch)} tensors")
+        lr_batch, hr_batch, *refs = (t.to(device, non_blocking=True) for t in batch)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             if supervised_inside:  # deep supervision (DRCN, LapSRN, MemNet): the model combines its outputs' losses
-                loss_value = model.training_loss(lr_batch, hr_batch, criterion, progress=(step - 1) / steps)
+                loss_value = model.training_loss(lr_batch, hr_batch, criterion, progress=(step - 1) / steps,
+                                                 **({"ref": refs[0]} if refs else {}))
             else:
-                loss_value = criterion(model(lr_batch).float(), hr_batch)
+                loss_value = criterion(model(lr_batch, *refs).float(), hr_batch)
         if not torch.isfinite(loss_value):
             raise FloatingPointError(f"loss became {loss_value.item()} at step {step}; lower lr or clip gradients")
         optimizer.zero_grad(set_to_none=True)
@@ -215,7 +233,7 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
             bar.update(1)
             bar.set_postfix(loss=f"{state.last_loss:.4f}", refresh=False)
         if val_images and (step % val_every == 0 or step == steps):
-            last = validate(model, val_images, scale, device)
+            last = validate(model, val_images, scale, device, references=val_refs)
             history["val_step"].append(step)
             history["val_psnr"].append(last["psnr"])
             history["val_ssim"].append(last["ssim"])

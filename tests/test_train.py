@@ -124,3 +124,64 @@ def test_models_with_deep_supervision_get_their_own_loss(smooth_image):
 
     fit(Supervised(), CropSource(smooth_image), steps=4, batch_size=2, progress=False, verbose=False)
     assert calls == [0.0, 0.25, 0.5, 0.75]
+
+
+class ReferenceSource(CropSource):
+    """(lr, hr, ref) triplets whose reference is the HR patch itself: a perfect reference."""
+
+    def sample_batch(self, batch_size, generator):
+        lr, hr = super().sample_batch(batch_size, generator)
+        return lr, hr, hr.clone()
+
+
+class CopyFromReference(torch.nn.Module):
+    """Learns how much of the reference to copy: the ideal weight on a perfect reference is 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.mix = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, lr, ref):
+        up = F.interpolate(lr, scale_factor=2, mode="nearest")
+        return up + self.mix * (ref - up)
+
+
+def test_fit_trains_reference_based_models_on_triplets(smooth_image):
+    model = CopyFromReference()
+    result = fit(model, ReferenceSource(smooth_image), steps=40, batch_size=2, lr=0.05, loss="mse",
+                 progress=False, verbose=False)
+    assert result.history["loss"][-1] < 0.1 * result.history["loss"][0]
+    assert model.mix.item() > 0.8  # from 0: it learned to copy the perfect reference
+
+
+def test_validate_passes_each_image_its_reference(smooth_image):
+    model = CopyFromReference().eval()
+    with torch.no_grad():
+        model.mix.fill_(1.0)
+    hr = {"a": smooth_image}
+    perfect = validate(model, hr, scale=2, references={"a": smooth_image})
+    unrelated = validate(model, hr, scale=2, references={"a": smooth_image.flip(-1)})
+    assert perfect["psnr"] > 60 and unrelated["psnr"] < perfect["psnr"] - 10
+    with pytest.raises(ValueError, match="missing: \\['a'\\]"):
+        validate(model, hr, scale=2, references={"b": smooth_image})
+
+
+def test_fit_validates_reference_models_with_their_references(smooth_image):
+    model = CopyFromReference()
+    result = fit(model, ReferenceSource(smooth_image), steps=4, batch_size=2, lr=0.1, scale=2,
+                 val_images={"a": smooth_image}, val_refs={"a": smooth_image}, val_every=2,
+                 progress=False, verbose=False)
+    assert result.history["val_step"] == [2, 4] and result.val_psnr > 20
+    with pytest.raises(ValueError, match="val_refs"):
+        fit(model, ReferenceSource(smooth_image), steps=1, val_refs={"a": smooth_image}, progress=False,
+            verbose=False)
+
+
+def test_fit_trains_ttsr_tiny_on_reference_patches():
+    from srlib.refsr_data import ReferencePatchSampler
+
+    torch.manual_seed(0)
+    model = srlib.create_model("ttsr_tiny", scale=4)
+    sampler = ReferencePatchSampler(patch_size=32, scale=4, images={"x": torch.rand(3, 48, 48)})
+    result = fit(model, sampler, steps=2, batch_size=2, progress=False, verbose=False)
+    assert len(result.history["loss"]) == 2 and all(math.isfinite(v) for v in result.history["loss"])
