@@ -60,7 +60,7 @@ MAX_EMBED_BYTES = 4_000_000
 __all__ = [
     "InteractiveHTML", "before_after", "compare_any", "frame_scrubber", "sync_zoom", "save_page", "to_uint8_image",
     "SRFigure", "compare_crops", "plot_history", "show_kernel", "error_map", "image_grid",
-    "LivePlot", "SnapshotRecorder", "MAX_EMBED_BYTES",
+    "LivePlot", "SnapshotRecorder", "MAX_EMBED_BYTES", "scatter_explorer",
 ]
 
 
@@ -1227,3 +1227,244 @@ class SnapshotRecorder:
             kwargs.setdefault("panel_labels", ("LR input", "output"))
         kwargs.setdefault("start", len(frames) - 1)
         return frame_scrubber(frames, [self.labels[i] for i in order], caption=caption, title=title, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Scatter explorer (chapter 3's efficiency frontier)
+# ----------------------------------------------------------------------------------------------
+_SC_CSS = """
+#{id} .srviz-sc-row{{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}}
+#{id} .srviz-sc-view[hidden]{{display:none}}
+#{id} .srviz-sc-view svg{{display:block;max-width:100%;height:auto;overflow:visible}}
+#{id} svg text{{font-size:11px;fill:currentColor}}
+#{id} svg .srviz-sc-axis line,#{id} svg .srviz-sc-frame{{stroke:currentColor;stroke-opacity:.45;fill:none}}
+#{id} svg .srviz-sc-grid{{stroke:currentColor;stroke-opacity:.12}}
+#{id} svg .srviz-sc-base{{stroke:#888;stroke-dasharray:5 4}}
+#{id} svg circle.srviz-sc-pt{{stroke:#fff;stroke-width:1.5;cursor:pointer}}
+#{id} svg circle.srviz-sc-pt.srviz-sc-on{{stroke:#ff3b30;stroke-width:3}}
+#{id} svg circle.srviz-sc-pt:focus{{outline:none;stroke:#2f7cf6;stroke-width:3}}
+#{id} figure.srviz-sc-panel{{margin:0;text-align:center}}
+#{id} figure.srviz-sc-panel img{{display:block;max-width:100%;height:auto}}
+#{id} .srviz-sc-info{{display:block;font-size:0.9em;margin-top:0.3em;max-width:22em}}
+#{id} .srviz-sc-legend span{{margin-right:1em;white-space:nowrap}}
+"""
+
+_SC_JS = """
+var axisSel=root.querySelector("select.srviz-sc-axis"),pick=root.querySelector("select.srviz-sc-pick"),
+    views=root.querySelectorAll(".srviz-sc-view"),img=root.querySelector("img.srviz-sc-crop"),
+    cap=root.querySelector(".srviz-sc-name"),info=root.querySelector("output.srviz-sc-info"),store={};
+root.querySelectorAll("img.srviz-sc-store").forEach(function(im){
+  store[im.getAttribute("data-name")]={src:im.getAttribute("src"),info:im.getAttribute("data-info")};});
+function axis(k){for(var i=0;i<views.length;i++)views[i].hidden=(views[i].getAttribute("data-axis")!==k);
+  axisSel.value=k;}
+function choose(n){
+  if(!(n in store))return;
+  img.src=store[n].src;img.alt="crop of "+n;cap.textContent=n;info.textContent=store[n].info;pick.value=n;
+  root.querySelectorAll("circle.srviz-sc-pt").forEach(function(c){
+    if(c.getAttribute("data-name")===n)c.classList.add("srviz-sc-on");else c.classList.remove("srviz-sc-on");});
+}
+axisSel.addEventListener("change",function(){axis(axisSel.value);});
+pick.addEventListener("change",function(){choose(pick.value);});
+root.querySelectorAll("circle.srviz-sc-pt").forEach(function(c){
+  var n=c.getAttribute("data-name");
+  c.addEventListener("mouseenter",function(){choose(n);});
+  c.addEventListener("click",function(){choose(n);});
+  c.addEventListener("focus",function(){choose(n);});
+  c.addEventListener("keydown",function(e){if(e.key==="Enter"||e.key===" "){choose(n);e.preventDefault();}});
+});
+axis(axisSel.value);choose(pick.value);
+"""
+
+_SC_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+def _fmt_tick(v: float) -> str:
+    """A short tick label: 1k, 2.5M, 0.1, 30."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:g}{suffix}"
+    return f"{v:g}"
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks inside [lo, hi] (positive), at most ~8 of them."""
+    ticks: list[float] = []
+    for mult in ((1,), (1, 3), (1, 2, 5)):
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                 for m in mult if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) >= 3:
+            break
+    return ticks[::max(1, len(ticks) // 8)]
+
+
+def _lin_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round linear ticks inside [lo, hi]."""
+    raw = (hi - lo) / max(1, n)
+    step = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    for m in (1, 2, 5, 10):
+        if raw <= m * step:
+            step *= m
+            break
+    return [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+
+
+def scatter_explorer(points: Mapping[str, Mapping[str, float]], x_options: Mapping[str, str] | Sequence[str],
+                     crops: Mapping[str, ImageLike], y: str = "psnr", *, y_label: str | None = None,
+                     groups: Mapping[str, str] | None = None, baseline: tuple[str, float] | None = None,
+                     selected: str | None = None, log_x: bool = True, title: str | None = None,
+                     caption: str | None = None, width: int = 560, height: int = 360, crop_width: int = 256,
+                     pixelated: bool | None = None, fmt: str = "png", quality: int = 85,
+                     max_bytes: int | None = MAX_EMBED_BYTES) -> InteractiveHTML:
+    """A scatter plot with a choice of x axis, whose points show their model's image crop.
+
+    One point per model (e.g. validation PSNR against parameters, FLOPs or CPU time). A menu picks the
+    x axis; hovering, clicking or tabbing to a point (or choosing it in the second menu) shows that
+    model's crop beside the plot with its values. Every axis is drawn in Python as an inline SVG and
+    every crop embedded once, so it works in the static site; without JavaScript the page shows the
+    first axis and the crop of ``selected``.
+
+    Args:
+        points: name -> {key: value}; each must hold ``y`` and the keys of ``x_options`` (a missing,
+            non-finite or, on a log axis, non-positive x value leaves the point off that axis).
+        x_options: x key -> axis label (a sequence of keys uses the keys as labels); the first is shown first.
+        crops: name -> image ((3, H, W) float in [0, 1] or numpy HWC), one per point, all of one size.
+        y: the y key. Default: ``"psnr"``. y_label: the y axis label (default: ``y``).
+        groups: name -> group (e.g. the chapter); each group gets a colour and a legend entry.
+        baseline: ``(label, value)``: a dashed horizontal line at that y (e.g. bicubic's PSNR).
+        selected: the model shown first; default: the one with the highest ``y``.
+        log_x: logarithmic x axes (parameters and FLOPs span orders of magnitude). Default: True.
+        title, caption: a heading and a text under the figure (default: a sentence on how to use it).
+        width, height: size of the plot in CSS pixels. crop_width: display width of the crop.
+        pixelated, fmt, quality, max_bytes: as for :func:`frame_scrubber`.
+
+    Returns:
+        An :class:`InteractiveHTML`.
+
+    Example:
+        >>> import torch
+        >>> pts = {"a": {"psnr": 26.0, "params": 1e4}, "b": {"psnr": 27.0, "params": 1e6}}
+        >>> crops = {"a": torch.zeros(3, 8, 8), "b": torch.ones(3, 8, 8)}
+        >>> fig = scatter_explorer(pts, {"params": "parameters"}, crops)
+        >>> fig.html.count("<circle"), "b" in fig.text
+        (2, True)
+    """
+    names = [str(k) for k in points]
+    if not names:
+        raise ValueError("scatter_explorer needs at least one point")
+    opts = dict(x_options) if isinstance(x_options, Mapping) else {str(k): str(k) for k in x_options}
+    if not opts:
+        raise ValueError("scatter_explorer needs at least one x option")
+    missing = [n for n in names if n not in crops]
+    if missing:
+        raise ValueError(f"no crop for {missing}: give one crop per point")
+    for n in names:
+        if y not in points[n] or not math.isfinite(float(points[n][y])):
+            raise ValueError(f"point {n!r} has no finite {y!r} value")
+    arrays = {n: to_uint8_image(crops[n]) for n in names}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"scatter_explorer needs crops of one size, got {sorted(shapes)}")
+    selected = max(names, key=lambda n: float(points[n][y])) if selected is None else str(selected)
+    if selected not in names:
+        raise ValueError(f"selected={selected!r} is not one of the points: {names}")
+    group_of = {n: str(groups.get(n, "")) if groups else "" for n in names}
+    group_names = list(dict.fromkeys(group_of[n] for n in names))
+    colour = {g: _SC_COLOURS[i % len(_SC_COLOURS)] for i, g in enumerate(group_names)}
+    y_label = y_label or y
+
+    def x_ok(v) -> bool:
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            return False
+        return math.isfinite(v) and (v > 0 or not log_x)
+
+    ys = [float(points[n][y]) for n in names] + ([float(baseline[1])] if baseline else [])
+    y_lo, y_hi = min(ys), max(ys)
+    pad = 0.08 * (y_hi - y_lo) if y_hi > y_lo else 0.5
+    y_lo, y_hi = y_lo - pad, y_hi + pad
+    ml, mr, mt, mb = 52, 16, 12, 42  # margins: room for tick labels
+    pw, ph = width - ml - mr, height - mt - mb
+    sy = lambda v: mt + ph * (1 - (v - y_lo) / (y_hi - y_lo))  # noqa: E731
+    uid = _new_id("sc")
+    views = []
+    for k, (key, label) in enumerate(opts.items()):
+        xs = {n: float(points[n][key]) for n in names if key in points[n] and x_ok(points[n][key])}
+        if not xs:
+            raise ValueError(f"no point has a usable {key!r} value")
+        f = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+        lo, hi = min(map(f, xs.values())), max(map(f, xs.values()))
+        xpad = 0.08 * (hi - lo) if hi > lo else 0.5
+        lo, hi = lo - xpad, hi + xpad
+        sx = lambda v: ml + pw * (f(v) - lo) / (hi - lo)  # noqa: E731
+        xt = _log_ticks(10 ** lo, 10 ** hi) if log_x else _lin_ticks(lo, hi)
+        parts = [f'<rect class="srviz-sc-frame" x="{ml}" y="{mt}" width="{pw}" height="{ph}"></rect>']
+        for t in _lin_ticks(y_lo, y_hi):
+            parts.append(f'<line class="srviz-sc-grid" x1="{ml}" x2="{ml + pw}" y1="{sy(t):.1f}" '
+                         f'y2="{sy(t):.1f}"></line><text x="{ml - 6}" y="{sy(t) + 4:.1f}" '
+                         f'text-anchor="end">{_esc(_fmt_tick(round(t, 6)))}</text>')
+        for t in xt:
+            parts.append(f'<line class="srviz-sc-grid" y1="{mt}" y2="{mt + ph}" x1="{sx(t):.1f}" '
+                         f'x2="{sx(t):.1f}"></line><text x="{sx(t):.1f}" y="{mt + ph + 15}" '
+                         f'text-anchor="middle">{_esc(_fmt_tick(t))}</text>')
+        parts.append(f'<text x="{ml + pw / 2:.1f}" y="{height - 6}" text-anchor="middle">'
+                     f'{_esc(label)}{" (log scale)" if log_x else ""}</text>'
+                     f'<text transform="translate(12 {mt + ph / 2:.1f}) rotate(-90)" text-anchor="middle">'
+                     f'{_esc(y_label)}</text>')
+        if baseline:
+            by = sy(float(baseline[1]))
+            parts.append(f'<line class="srviz-sc-base" x1="{ml}" x2="{ml + pw}" y1="{by:.1f}" y2="{by:.1f}"></line>'
+                         f'<text x="{ml + 4}" y="{by + 13:.1f}">{_esc(baseline[0])}</text>')
+        for n in names:
+            if n not in xs:
+                continue
+            cx, cy = sx(xs[n]), sy(float(points[n][y]))
+            on = " srviz-sc-on" if n == selected else ""
+            tip = f"{n}: {y_label} {float(points[n][y]):.2f}, {label} {_fmt_tick(float(f'{xs[n]:.3g}'))}"
+            parts.append(f'<circle class="srviz-sc-pt{on}" data-name="{_esc(n)}" cx="{cx:.1f}" cy="{cy:.1f}" r="6" '
+                         f'fill="{colour[group_of[n]]}" tabindex="0" role="button" aria-label="{_esc(tip)}">'
+                         f'<title>{_esc(tip)}</title></circle>'
+                         + (f'<text x="{cx - 8:.1f}" y="{cy - 7:.1f}" text-anchor="end">{_esc(n)}</text>'
+                            if cx > ml + 0.75 * pw else  # near the right edge: label on the left
+                            f'<text x="{cx + 8:.1f}" y="{cy - 7:.1f}">{_esc(n)}</text>'))
+        hidden = "" if k == 0 else " hidden"
+        views.append(f'<div class="srviz-sc-view" data-axis="{_esc(key)}"{hidden}>'
+                     f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+                     f'aria-label="{_esc(y_label)} against {_esc(label)}">{"".join(parts)}</svg></div>')
+
+    def describe(n: str) -> str:
+        vals = [f"{y_label} {float(points[n][y]):.2f}"]
+        vals += [f"{lab} {_fmt_tick(float(f'{float(points[n][key]):.3g}'))}" for key, lab in opts.items()
+                 if key in points[n] and x_ok(points[n][key])]
+        return f"{n}{' (' + group_of[n] + ')' if group_of[n] else ''}: " + ", ".join(vals)
+
+    srcs = {n: _encode(a, fmt, quality) for n, a in arrays.items()}
+    _check_size("scatter_explorer", srcs.values(), max_bytes)
+    h, w = arrays[selected].shape[:2]
+    dw, dh = _display_size(h, w, width=crop_width)
+    store = "".join(f'<img class="srviz-sc-store" hidden alt="" data-name="{_esc(n)}" '
+                    f'data-info="{_esc(describe(n))}" src="{src}">' for n, src in srcs.items())
+    axis_menu = "".join(f'<option value="{_esc(k)}"{" selected" if i == 0 else ""}>{_esc(v)}</option>'
+                        for i, (k, v) in enumerate(opts.items()))
+    pick_menu = "".join(f'<option value="{_esc(n)}"{" selected" if n == selected else ""}>{_esc(n)}</option>'
+                        for n in names)
+    legend = ("".join(f'<span><span style="color:{colour[g]}">\u25CF</span> {_esc(g)}</span>' for g in group_names)
+              if groups else "")
+    name = title or f"{y_label} against {', '.join(opts.values())}"
+    cap = caption if caption is not None else (
+        f"{len(names)} models. Choose the x axis in the menu; hover over, click or tab to a point (or choose a "
+        "model in the second menu) to see its crop.")
+    head = f'<div class="srviz-title">{_esc(title)}</div>' if title else ""
+    body = (
+        f'<figure class="srviz srviz-sc" id="{uid}" role="group" aria-label="{_esc(name)}">\n{head}'
+        f'<div class="srviz-controls"><label>x axis <select class="srviz-sc-axis" aria-label="x axis">{axis_menu}'
+        f'</select></label><label>model <select class="srviz-sc-pick" aria-label="model">{pick_menu}</select></label>'
+        f'<span class="srviz-sc-legend">{legend}</span></div>\n'
+        f'<div class="srviz-sc-row"><div class="srviz-sc-plot">{"".join(views)}</div>'
+        f'<figure class="srviz-sc-panel" style="width:{dw}px"><img class="srviz-sc-crop{_pix_class(pixelated, dw, w)}" '
+        f'src="{srcs[selected]}" width="{dw}" height="{dh}" alt="crop of {_esc(selected)}">'
+        f'<figcaption><span class="srviz-sc-name">{_esc(selected)}</span>'
+        f'<output class="srviz-sc-info" aria-live="polite">{_esc(describe(selected))}</output></figcaption></figure>'
+        f'</div>{store}\n<figcaption class="srviz-caption">{_esc(cap)}</figcaption>\n</figure>')
+    text = f"{name}: " + "; ".join(describe(n) for n in names) + f". {cap}"
+    return InteractiveHTML(_assemble(uid, _SC_CSS, body, _SC_JS), text, title=name)
