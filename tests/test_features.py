@@ -205,3 +205,16 @@ def test_training_script_writes_loadable_weights_and_provenance(tmp_path):
     images, labels = script.degrade_batch(hr, torch.Generator().manual_seed(0))
     assert images.shape == hr.shape and torch.equal(images * 255, (images * 255).round())
     assert labels.max() < len(script.DEGRADATIONS)
+
+
+def test_shipped_self_supervised_extractor_matches_its_provenance_and_loads():
+    record = json.loads(features.SELFSUP_WEIGHTS.with_suffix(".json").read_text())
+    assert record["sha256"] == srlib.zoo.sha256_of(features.SELFSUP_WEIGHTS)
+    assert record["command"].startswith("python scripts/train_feature_extractor.py")
+    # trained beyond chance on held-out photos at every supervised layer
+    assert min(record["val_accuracy"].values()) > 2 * record["chance_accuracy"]
+    trained = VGGFeatureExtractor(("relu3_4",), weights="selfsup")
+    random = VGGFeatureExtractor(("relu3_4",), weights=None)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(trained(x)["relu3_4"], random(x)["relu3_4"])
