@@ -16,6 +16,7 @@ from srlib.color import rgb_to_y
 from srlib.degrade import imresize, upscale_bicubic
 from srlib.models import common
 from srlib.train import fit
+from model_checks import assert_gradients_reach_every_parameter, make, scales_of
 
 PAPERS = ["srcnn", "fsrcnn", "espcn", "vdsr", "drcn", "lapsrn", "edsr"]
 TINY = [f"{p}_tiny" for p in PAPERS]
@@ -34,15 +35,6 @@ REFERENCE_PARAMS = {
     ("edsr_baseline", 2): 1_369_859, ("edsr_baseline", 3): 1_554_499, ("edsr_baseline", 4): 1_517_571,
     ("edsr", 2): 40_729_603, ("edsr", 3): 43_680_003, ("edsr", 4): 43_089_923,
 }
-
-
-def scales_of(name):
-    return srlib.model_entry(name).scales
-
-
-def make(name, scale, seed=0):
-    torch.manual_seed(seed)
-    return srlib.create_model(name, scale=scale)
 
 
 # ----------------------------------------------------------------------------------------- registry
@@ -103,8 +95,7 @@ def test_gradients_reach_every_parameter(name):
     # N(0, 0.001) tails of FSRCNN/ESPCN still pass gradients, so nothing needs perturbing here.
     sr = net(torch.rand(2, 3, 12, 12))
     sr.square().mean().backward()
-    for pname, p in net.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, f"{name}: {pname}"
+    assert_gradients_reach_every_parameter(net, name)
 
 
 # ---------------------------------------------------------------------------------- parameter counts

@@ -17,9 +17,9 @@ from srlib.color import rgb_to_y, rgb_to_ycbcr
 from srlib.data import PatchDataset
 from srlib.degrade import upscale_bicubic
 from srlib.models import common
-# The chapter-3 files register themselves on import (until srlib/models/__init__.py imports them).
-from srlib.models import carn, dbpn, idn, memnet, msrn, rdn, srdensenet  # noqa: F401  (registers)
+from srlib.models import carn, dbpn, idn, memnet, msrn, rdn, srdensenet
 from srlib.train import fit
+from model_checks import assert_gradients_reach_every_parameter, make
 
 PAPERS = ["srdensenet", "rdn", "memnet", "dbpn", "idn", "carn", "carn_m", "msrn"]
 TINY = [f"{p}_tiny" for p in PAPERS]
@@ -53,11 +53,6 @@ SRDENSENET_PORT_PARAMS = ((9 * 1 + 1) * G * L  # low-level conv 1 -> 128
 # A big model is built on the meta device (same modules and shapes, no memory) unless its init calls
 # normal_, which is slow on meta the first time (torch._refs): those are built on CPU.
 ON_META = {"rdn", "msrn", "carn", "carn_m"}
-
-
-def make(name, scale, seed=0, **overrides):
-    torch.manual_seed(seed)
-    return srlib.create_model(name, scale=scale, **overrides)
 
 
 # ----------------------------------------------------------------------------------------- registry
@@ -128,8 +123,7 @@ def test_gradients_reach_every_parameter(name):
     net = make(name, scale)
     sr = net(torch.rand(2, 3, 12, 12))
     sr.square().mean().backward()
-    for pname, p in net.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, f"{name}: {pname}"
+    assert_gradients_reach_every_parameter(net, name)
 
 
 # ---------------------------------------------------------------------------------- parameter counts

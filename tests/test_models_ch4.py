@@ -15,13 +15,14 @@ import torch
 import srlib
 from srlib.data import PatchDataset
 from srlib.degrade import upscale_bicubic
-from srlib.models import mirnet, rcan, san  # noqa: F401  (registers the models until srlib.models imports them)
+from srlib.models import rcan
 from srlib.models.common import Upsample, conv3x3
 from srlib.models.mirnet import DAU, MIRNet, SKFF, BlurPool, SpatialAttention
 from srlib.models.rcan import RCAN, ChannelAttention, attention_gates
 from srlib.models.san import (SAN, NonLocalBlock, RegionNonLocal, SecondOrderChannelAttention, SecondOrderPooling,
                               covariance_pool, sqrtm_newton_schulz)
 from srlib.train import fit
+from model_checks import assert_gradients_reach_every_parameter, make, make_meta, scales_of
 
 PAPERS = ["rcan", "san", "mirnet", "mirnet_up"]
 TINY = [f"{p}_tiny" for p in PAPERS]
@@ -34,20 +35,6 @@ REFERENCE_PARAMS = {
     ("san", 2): 15_712_776, ("san", 3): 15_897_416, ("san", 4): 15_860_488, ("san", 8): 16_008_200,
     ("mirnet", 2): 31_787_419, ("mirnet", 3): 31_787_419, ("mirnet", 4): 31_787_419,
 }
-
-
-def scales_of(name):
-    return srlib.model_entry(name).scales
-
-
-def make(name, scale, seed=0):
-    torch.manual_seed(seed)
-    return srlib.create_model(name, scale=scale)
-
-
-def make_meta(name, scale):
-    with torch.device("meta"):
-        return srlib.create_model(name, scale=scale)
 
 
 def collect(modules, run):
@@ -125,8 +112,7 @@ def test_gradients_reach_every_parameter(name):
             torch.nn.init.normal_(m.out.weight, std=0.1)
     sr = net(torch.rand(2, 3, 12, 12))
     sr.square().mean().backward()
-    for pname, p in net.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, f"{name}: {pname}"
+    assert_gradients_reach_every_parameter(net, name)
 
 
 # ---------------------------------------------------------------------------------- parameter counts

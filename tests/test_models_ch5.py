@@ -18,6 +18,7 @@ from srlib.data import PatchDataset
 from srlib.degrade import imresize, upscale_bicubic
 from srlib.models import enhancenet, esrgan, sftgan, srfeat, srresnet  # noqa: F401  (registers the models)
 from srlib.train import fit
+from model_checks import assert_gradients_reach_every_parameter, make
 
 PAPERS = ["srresnet", "rrdbnet", "enhancenet", "sftgan"]
 TINY = [f"{p}_tiny" for p in PAPERS]
@@ -35,11 +36,6 @@ REFERENCE_PARAMS = {
 
 def base(name):
     return name.removesuffix("_tiny")
-
-
-def make(name, scale, seed=0):
-    torch.manual_seed(seed)
-    return srlib.create_model(name, scale=scale)
 
 
 def one_hot_seg(n, classes, height, width, seed=0):
@@ -109,8 +105,7 @@ def test_gradients_reach_every_parameter(name):
     net = make(name, scale)
     sr = run(net, torch.rand(2, 3, 12, 12))
     sr.square().mean().backward()
-    for pname, p in net.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, f"{name}: {pname}"
+    assert_gradients_reach_every_parameter(net, name)
 
 
 # ---------------------------------------------------------------------------------- parameter counts

@@ -16,11 +16,11 @@ import torch.nn.functional as F
 import srlib
 from srlib.degrade import bicubic_downscale
 from srlib.features import VGGFeatureExtractor
-from srlib.models import srntt, ttsr  # noqa: F401  (registers srntt and ttsr until srlib.models imports them)
 from srlib.models.common import ResBlock
 from srlib.models.srntt import SRNTT, SRNTTLoss, weighted_gram_loss
 from srlib.models.ttsr import TTSR, SoftAttention, TTSRLoss
 from srlib.refsr_data import warped_crop
+from model_checks import assert_gradients_reach_every_parameter
 
 NAMES = ("srntt", "srntt_tiny", "ttsr", "ttsr_tiny")
 TINY = ("srntt_tiny", "ttsr_tiny")
@@ -82,26 +82,19 @@ def test_ttsr_output_is_clamped_to_the_image_range():
 
 # --------------------------------------------------------------------------------------- gradients
 
-def assert_every_trainable_parameter_has_a_gradient(net):
-    trainable = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-    assert trainable
-    for name, p in trainable:
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
-
-
 def test_srntt_gradients_reach_every_trainable_parameter_and_never_the_vgg():
     net = make("srntt_tiny", use_similarity=True)
     lr = rand(2, 3, 6, 6)
     # the content extractor's own x4 head (content_sr) serves only to pre-train it: include it
     (net(lr, rand(2, 3, 28, 24, seed=1)).square().mean() + net.content_sr(lr).square().mean()).backward()
-    assert_every_trainable_parameter_has_a_gradient(net)
+    assert_gradients_reach_every_parameter(net)
     assert all(not p.requires_grad and p.grad is None for p in net.extractor.parameters())
 
 
 def test_ttsr_gradients_reach_every_parameter_including_the_texture_extractor():
     net = make("ttsr_tiny", train_lte=True)
     net(rand(2, 3, 6, 6), rand(2, 3, 28, 24, seed=1)).square().mean().backward()
-    assert_every_trainable_parameter_has_a_gradient(net)
+    assert_gradients_reach_every_parameter(net)
     assert srlib.count_parameters(net.lte, trainable_only=True) == 555_328
     frozen = make("ttsr_tiny")  # the CPU preset freezes the LTE
     assert srlib.count_parameters(frozen.lte, trainable_only=True) == 0

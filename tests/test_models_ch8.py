@@ -19,6 +19,7 @@ from srlib.degrade import upscale_bicubic
 from srlib.losses import info_nce
 from srlib.models import dasr, ikc, zssr  # noqa: F401  (registers the chapter 8 models)
 from srlib.train import fit
+from model_checks import assert_gradients_reach_every_parameter, make
 
 PAPERS = ["zssr", "ikc", "dasr"]
 TINY = [f"{p}_tiny" for p in PAPERS]
@@ -32,11 +33,6 @@ REFERENCE_PARAMS = {
     **{("ikc", s): SFTMD_PARAMS[s] + 430_730 + 649_930 for s in (2, 3, 4)},
     ("dasr", 2): 5_821_571, ("dasr", 3): 6_006_211, ("dasr", 4): 5_969_283,
 }
-
-
-def make(name, scale, seed=0):
-    torch.manual_seed(seed)
-    return srlib.create_model(name, scale=scale)
 
 
 def gen(seed=0):
@@ -130,8 +126,7 @@ def test_gradients_reach_every_parameter(name):
     else:
         loss = (net(lr) - 0.5).square().mean()
     loss.backward()
-    for pname, p in net.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, f"{name}: {pname}"
+    assert_gradients_reach_every_parameter(net, name)
 
 
 # ------------------------------------------------------------------------------------------------ ZSSR

@@ -109,5 +109,5 @@ from . import srdensenet, rdn, memnet, dbpn, idn, carn, msrn  # noqa: E402,F401 
 from . import rcan, san, mirnet  # noqa: E402,F401  (chapter 4)
 from . import enhancenet, srresnet, esrgan, srfeat, sftgan  # noqa: E402,F401  (chapter 5)
 from . import srntt, ttsr  # noqa: E402,F401  (chapter 6)
-from . import zssr, ikc, dasr  # noqa: E402,F401  (chapter 8)
 from . import ssen  # noqa: E402,F401  (chapter 7)
+from . import zssr, ikc, dasr  # noqa: E402,F401  (chapter 8)
