@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import platform
 import shlex
 import sys
@@ -46,7 +47,11 @@ def main(argv=None) -> int:
     net = srlib.create_model(args.model, scale=args.scale)
     train, val = bundled_images("train"), bundled_images("val")
     data = PatchDataset(list(train.values()), scale=args.scale, patch_size=args.patch_size, seed=args.seed)
-    work = Path("_build/zoo") / f"{args.name}.train.pt"  # resumable training state, not shipped
+    # Resumable training state, not shipped. Its name carries a digest of the run's settings, so a run with
+    # another loss, lr, patch size... never resumes from this one's state (and so never mislabels it).
+    settings = [args.model, args.scale, args.steps, args.batch_size, args.patch_size, args.lr, args.loss, args.seed]
+    digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:10]
+    work = Path("_build/zoo") / f"{args.name}.{digest}.train.pt"
     result = fit(net, data, args.steps, batch_size=args.batch_size, lr=args.lr, loss=args.loss, val_images=val,
                  scale=args.scale, seed=args.seed, device=args.device, checkpoint=work, checkpoint_every=500,
                  resume=True, progress=sys.stderr.isatty())
