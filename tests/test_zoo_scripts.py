@@ -1,0 +1,58 @@
+"""The scripts that make the zoo checkpoints run end to end (a few steps, into a temporary zoo)."""
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import srlib
+from srlib import zoo
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def temporary_zoo(tmp_path, monkeypatch):
+    """A copy of the zoo index and one single-image checkpoint in tmp_path; runs from tmp_path (_build/)."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copy(zoo.ZOO_INDEX, weights / "zoo.json")
+    shutil.copy(zoo.WEIGHTS_DIR / "enhancenet_tiny_x4.pt", weights)
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", weights)
+    monkeypatch.setattr(zoo, "ZOO_INDEX", weights / "zoo.json")
+    monkeypatch.chdir(tmp_path)
+    return weights
+
+
+def test_train_zoo_adds_a_loadable_entry_with_its_command(temporary_zoo):
+    args = ["--model", "espcn_tiny", "--scale", "2", "--steps", "2", "--patch-size", "16", "--batch-size", "2",
+            "--name", "espcn_tiny_x2_test", "--threads", "1"]
+    assert load_script("train_zoo").main(args) == 0
+    entry = json.loads((temporary_zoo / "zoo.json").read_text())["checkpoints"]
+    entry = {e["name"]: e for e in entry}["espcn_tiny_x2_test"]
+    assert entry["provenance"]["command"] == "python scripts/train_zoo.py " + " ".join(args)
+    assert entry["model"] == "espcn_tiny" and entry["scale"] == 2 and not entry["reference_based"]
+    assert srlib.load_pretrained("espcn_tiny_x2_test") is not None
+
+
+def test_train_refsr_zoo_scores_every_similarity_level(temporary_zoo):
+    args = ["--model", "ttsr_tiny", "--steps", "2", "--batch-size", "2", "--patch-size", "16", "--bench-size", "48",
+            "--name", "ttsr_tiny_x4_test", "--threads", "1"]
+    assert load_script("train_refsr_zoo").main(args) == 0
+    entry = {e["name"]: e for e in json.loads((temporary_zoo / "zoo.json").read_text())["checkpoints"]}
+    entry = entry["ttsr_tiny_x4_test"]
+    assert entry["reference_based"] and set(entry["level_psnr"]) == {"XH", "H", "M", "L", "XL"}
+    assert entry["val_psnr"] == entry["level_psnr"]["XH"] and entry["baseline"] == "enhancenet_tiny_x4"
+
+
+def test_train_refsr_zoo_refuses_single_image_models(temporary_zoo):
+    with pytest.raises(SystemExit):
+        load_script("train_refsr_zoo").main(["--model", "edsr_tiny", "--steps", "1", "--name", "x"])
