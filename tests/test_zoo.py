@@ -51,3 +51,22 @@ def test_every_zoo_entry_loads_and_matches_its_metadata():
 def test_zoo_index_is_valid_json():
     if zoo.ZOO_INDEX.exists():
         json.loads(zoo.ZOO_INDEX.read_text())
+
+
+def test_reference_checkpoints_reproduce_their_xh_score_and_beat_their_single_image_baseline():
+    # chapter 6's requirement: with an XH reference a reference-based checkpoint beats the single-image one
+    from srlib.refsr_data import refsr_benchmark
+    from srlib.train import validate
+
+    entries = [e for e in zoo.list_pretrained() if e["reference_based"]]
+    assert entries, "the zoo ships no reference-based checkpoint"
+    groups = refsr_benchmark(size=160, scale=4, seed=0)
+    hr = {g.name: g.hr for g in groups}
+    xh = {g.name: g.refs["XH"] for g in groups}
+    for e in entries:
+        assert "size=160" in e["provenance"]["validation_data"], f"{e['name']}: scored on another benchmark"
+        score = validate(zoo.load_pretrained(e["name"]), hr, 4, references=xh)["psnr"]
+        baseline = validate(zoo.load_pretrained(e["baseline"]), hr, 4)["psnr"]
+        assert abs(score - e["level_psnr"]["XH"]) < 0.01, (e["name"], score)
+        assert abs(baseline - e["baseline_val_psnr"]) < 0.01, (e["baseline"], baseline)
+        assert score > baseline, f"{e['name']} at XH: {score:.2f} dB, not above {e['baseline']} ({baseline:.2f} dB)"
