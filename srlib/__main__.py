@@ -2,7 +2,7 @@
 
     python -m srlib list [--json] [--models]
     python -m srlib eval --model MODEL --scale S --hr-dir DIR [--json]
-    python -m srlib upscale IN OUT --model MODEL --scale S [--tile 128]
+    python -m srlib upscale IN OUT --model MODEL --scale S [--tile 128] [--ref REF]
     python -m srlib train --model NAME --scale S --steps N --out CKPT [--hr-dir DIR]
 
 MODEL is ``bicubic``, a zoo checkpoint name (``python -m srlib list``) or a checkpoint path.
@@ -50,6 +50,13 @@ def resolve_model(spec: str, scale: int, device: str = "cpu"):
     return net, f"{net.srlib_name} x{scale}"
 
 
+def is_reference_based(model) -> bool:
+    """Whether a resolved model needs a reference image (SRNTT, TTSR, SSEN) next to its LR input."""
+    from .models import model_entry
+
+    return isinstance(model, torch.nn.Module) and model_entry(model.srlib_name).reference_based
+
+
 def _run(model, lr: torch.Tensor, scale: int, tile: int) -> torch.Tensor:
     from .inference import upscale_tiled
 
@@ -71,6 +78,10 @@ def cmd_eval(args) -> int:
     if not files:
         raise CLIError(f"HR folder {root} holds no files")
     model, description = resolve_model(args.model, args.scale, args.device)
+    if is_reference_based(model):
+        raise CLIError(f"{args.model} is a reference-based model: it needs a reference image for each HR image, "
+                       "which a plain HR folder does not give; use srlib.train.validate(model, hr, scale, "
+                       "references=...) or scripts/train_refsr_zoo.py")
     results, skipped = [], []
     for path in files:
         try:
@@ -114,7 +125,23 @@ def cmd_upscale(args) -> int:
     except (ImageReadError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from None
     model, description = resolve_model(args.model, args.scale, args.device)
-    sr = _run(model, lr, args.scale, args.tile)
+    if is_reference_based(model):
+        if args.ref is None:
+            raise CLIError(f"{args.model} is a reference-based model: give a high-resolution reference image "
+                           "with --ref")
+        try:
+            ref = load_image(args.ref)
+        except (ImageReadError, FileNotFoundError) as exc:
+            raise CLIError(str(exc)) from None
+        from .inference import super_resolve
+
+        # one pass over the whole image: every LR patch must be free to match anywhere in the reference
+        sr = super_resolve(model, lr, ref).cpu()
+        description += f" with reference {args.ref}"
+    else:
+        if args.ref is not None:
+            raise CLIError(f"{args.model} is a single-image model: it takes no --ref")
+        sr = _run(model, lr, args.scale, args.tile)
     save_image(sr, args.output)
     print(f"{args.input} {tuple(lr.shape[-2:])} -> {args.output} {tuple(sr.shape[-2:])} with {description}")
     return 0
@@ -142,6 +169,8 @@ def cmd_list(args) -> int:
             print("no zoo checkpoints match")
         for e in entries:
             psnr = f"{e['val_psnr']:.2f} dB" if "val_psnr" in e else ""
+            if e.get("reference_based") and psnr:
+                psnr += " (XH reference benchmark)"
             print(f"{e['name']:<28} {e['model']:<24} x{e['scale']}  {e['kind']:<11} {psnr}")
     return 0
 
@@ -161,6 +190,15 @@ def cmd_train(args) -> int:
         train = {name: hr for name, hr in folder}
     else:
         train = bundled_images("train")
+    from .models import model_entry
+
+    try:
+        entry = model_entry(args.model)
+    except KeyError as exc:
+        raise CLIError(exc.args[0]) from None
+    if entry.reference_based:
+        raise CLIError(f"{args.model} is a reference-based model: train it on (LR, HR, reference) triplets "
+                       "with scripts/train_refsr_zoo.py")
     net = create_model(args.model, scale=args.scale)
     data = PatchDataset(list(train.values()), scale=args.scale, patch_size=args.patch_size, seed=args.seed)
     result = fit(net, data, args.steps, batch_size=args.batch_size, lr=args.lr, val_images=bundled_images("val"),
@@ -191,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--scale", type=int, required=True)
     p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--ref", help="the high-resolution reference image, for reference-based models (SRNTT, TTSR)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_upscale)
 

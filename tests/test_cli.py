@@ -115,3 +115,21 @@ def test_train_on_a_folder_skips_bad_files(capsys, tmp_path, hr_dir):
     code, _, err = run(capsys, "train", "--model", "learned_upscaler_tiny", "--scale", 2, "--steps", 2,
                        "--out", out, "--hr-dir", tmp_path / "missing")
     assert code == 2 and "missing" in err
+
+
+def test_reference_based_models_need_and_use_a_reference(capsys, tmp_path, hr_dir):
+    ckpt = zoo.save_checkpoint(srlib.create_model("ttsr_tiny", scale=4), tmp_path / "ttsr.pt")
+    lr_path, ref_path, out = hr_dir / "rgb.png", hr_dir / "gray.png", tmp_path / "sr.png"
+    code, _, err = run(capsys, "upscale", lr_path, out, "--model", ckpt, "--scale", 4)
+    assert code == 2 and "reference-based model: give a high-resolution reference image with --ref" in err
+    code, _, err = run(capsys, "eval", "--model", ckpt, "--scale", 4, "--hr-dir", hr_dir)
+    assert code == 2 and "reference-based model" in err and "references=" in err
+    code, out_text, _ = run(capsys, "upscale", lr_path, out, "--model", ckpt, "--scale", 4, "--ref", ref_path)
+    assert code == 0 and "with reference" in out_text
+    assert Image.open(out).size == (4 * 48, 4 * 48)
+    code, _, err = run(capsys, "upscale", lr_path, out, "--model", "bicubic", "--scale", 4, "--ref", ref_path)
+    assert code == 2 and "takes no --ref" in err
+    code, _, err = run(capsys, "train", "--model", "ttsr_tiny", "--steps", 1, "--out", tmp_path / "t.pt")
+    assert code == 2 and "scripts/train_refsr_zoo.py" in err
+    code, _, err = run(capsys, "train", "--model", "no_such_net", "--steps", 1, "--out", tmp_path / "t.pt")
+    assert code == 2 and "unknown model 'no_such_net'" in err
