@@ -104,15 +104,24 @@ def test_scatter_explorer_axis_menu_and_points_work_offline_in_chromium(tmp_path
             assert page.locator(".srviz-sc-view[data-axis=params]").is_visible()
             assert not page.locator(".srviz-sc-view[data-axis=ms]").is_visible()
             crop = page.locator("img.srviz-sc-crop")
+
+            def decoded():  # a new src is decoded asynchronously: screenshot only once it is
+                page.evaluate("() => document.querySelector('img.srviz-sc-crop').decode()")
+
             grey = shot(crop)
             page.locator('.srviz-sc-view[data-axis=params] circle[data-name="EDSR & co"]').hover()
+            decoded()
             assert diff(shot(crop), grey) > 100, "pointing at a point must show its crop"
             assert page.locator(".srviz-sc-name").inner_text() == "EDSR & co"
             assert page.locator("select.srviz-sc-pick").input_value() == "EDSR & co"
+            # move the pointer off the plot: a point of the next axis may come to lie under it and, being
+            # hovered, rightly take over the crop
+            page.mouse.move(0, 0)
             page.select_option("select.srviz-sc-axis", "ms")
             assert page.locator(".srviz-sc-view[data-axis=ms]").is_visible()
             assert not page.locator(".srviz-sc-view[data-axis=params]").is_visible()
             page.select_option("select.srviz-sc-pick", "bicubic-ish")
+            decoded()
             assert shot(crop)[:40].mean() < 5 and "bicubic-ish" in page.locator("output.srviz-sc-info").inner_text()
             on = page.locator(".srviz-sc-view[data-axis=ms] circle.srviz-sc-on")
             assert on.count() == 1 and on.get_attribute("data-name") == "bicubic-ish"
