@@ -27,3 +27,15 @@ def assert_gradients_reach_every_parameter(net: torch.nn.Module, label: str = ""
     assert trainable, f"{label}: no trainable parameters"
     for pname, p in trainable:
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, f"{label}: {pname}"
+
+
+def assert_upscales_at(name: str, scales) -> None:
+    """At each scale, a fresh (eval-mode) model maps an odd-sized LR batch to exactly scale times its size,
+    with finite values."""
+    lr = torch.rand(2, 3, 12, 11)
+    for scale in scales:
+        net = make(name, scale).eval()
+        with torch.no_grad():
+            sr = net(lr)
+        assert sr.shape == (2, 3, 12 * scale, 11 * scale), (name, scale)
+        assert torch.isfinite(sr).all(), (name, scale)
