@@ -1,4 +1,4 @@
-"""Train a reference-based model (SRNTT, TTSR) on reference triplets and add the checkpoint to the srlib zoo.
+"""Train a reference-based model (SRNTT, TTSR, SSEN) on reference triplets and add the checkpoint to the srlib zoo.
 
 The reference-based counterpart of ``scripts/train_zoo.py``: batches are (LR, HR, reference) triplets from
 ``srlib.refsr_data.ReferencePatchSampler`` (the training images without the motorcycle stereo pair), the
@@ -25,13 +25,15 @@ import torch
 import srlib
 from srlib import zoo
 from srlib.degrade import upscale_bicubic
+from srlib.models.ssen import SSENNet
 from srlib.refsr_data import LEVELS, ReferencePatchSampler, refsr_benchmark
 from srlib.train import fit, validate
 
 
 def last_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
-    """The output convolution of SRNTT (``tail``) or TTSR (``main.tail``)."""
-    return (model.main.tail if hasattr(model, "main") else model.tail)[-1]
+    """The output convolution of SRNTT (``tail[-1]``), TTSR (``main.tail[-1]``) or SSEN (``tail``)."""
+    tail = model.main.tail if hasattr(model, "main") else model.tail
+    return tail[-1] if isinstance(tail, torch.nn.Sequential) else tail
 
 
 def main(argv=None) -> int:
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--loss", default="mse")
     p.add_argument("--zero-tail", type=int, default=1,
-                   help="1: zero the output conv so training starts exactly at the bicubic global residual")
+                   help="1: zero the output conv so training starts exactly at the bicubic global residual "
+                        "(SRNTT, TTSR; SSEN has no bicubic path: give 0)")
     p.add_argument("--baseline", default="enhancenet_tiny_x4", help="single-image zoo checkpoint to compare with")
     p.add_argument("--bench-size", type=int, default=160)
     p.add_argument("--seed", type=int, default=0)
@@ -58,6 +61,9 @@ def main(argv=None) -> int:
     net = srlib.create_model(args.model, scale=scale)
     if not srlib.model_entry(args.model).reference_based:
         p.error(f"{args.model} is not a reference-based model; use scripts/train_zoo.py for single-image models")
+    if args.zero_tail and isinstance(net, SSENNet):
+        p.error("SSEN has no bicubic path, so a zeroed output conv would start it at a flat grey image; "
+                "pass --zero-tail 0")
     if args.zero_tail:
         torch.nn.init.zeros_(last_conv(net).weight)
         torch.nn.init.zeros_(last_conv(net).bias)

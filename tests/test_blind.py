@@ -124,6 +124,23 @@ def test_random_degrade_is_reproducible_and_returns_the_parameters():
         blind.random_degrade(torch.rand(1, 3, 30, 30), 4, space, gen())
 
 
+def test_validate_blurred_at_width_zero_is_plain_validation_and_blur_costs_bicubic_psnr():
+    from srlib.degrade import upscale_bicubic
+    from srlib.train import validate
+
+    images = {"a": torch.rand(3, 50, 46, generator=gen()).cumsum(-1) / 46,  # smooth, and not a multiple of 4
+              "b": torch.rand(3, 48, 48, generator=gen(1))}
+    bicubic = lambda lr: upscale_bicubic(lr, 4)  # noqa: E731
+    table = blind.validate_blurred(bicubic, images, 4)
+    assert list(table) == [0.0, 1.2, 2.4, 3.6]  # Table 2's widths at x4 by default
+    # the same protocol up to rounding: the benchmark LR of validate() is rounded after each 1-D pass (MATLAB on
+    # uint8), degrade() rounds once at the end (the released DASR code), so a few LR pixels differ by one level
+    assert table[0.0] == pytest.approx(validate(bicubic, images, 4)["psnr"], abs=0.01)
+    assert table[0.0] > table[1.2] > table[2.4] > table[3.6]
+    with pytest.raises(ValueError, match="at least one"):
+        blind.validate_blurred(bicubic, {}, 4)
+
+
 def test_degrade_refuses_mismatched_batches():
     with pytest.raises(ValueError, match="one per image"):
         blind.degrade(torch.rand(3, 3, 16, 16), DegradationParams.isotropic([1.0, 2.0]), 2)

@@ -56,3 +56,29 @@ def test_train_refsr_zoo_scores_every_similarity_level(temporary_zoo):
 def test_train_refsr_zoo_refuses_single_image_models(temporary_zoo):
     with pytest.raises(SystemExit):
         load_script("train_refsr_zoo").main(["--model", "edsr_tiny", "--steps", "1", "--name", "x"])
+
+
+@pytest.mark.parametrize("model", ["dasr_tiny", "ikc_tiny"])
+def test_train_blind_zoo_scores_every_kernel_width_against_its_baseline(temporary_zoo, model):
+    args = ["--model", model, "--stage1-steps", "2", "--stage2-steps", "2", "--batch-size", "2",
+            "--patch-size", "32", "--baseline", "enhancenet_tiny_x4", "--name", f"{model}_x4_test", "--threads", "1"]
+    assert load_script("train_blind_zoo").main(args) == 0
+    entry = {e["name"]: e for e in json.loads((temporary_zoo / "zoo.json").read_text())["checkpoints"]}
+    entry = entry[f"{model}_x4_test"]
+    widths = {"0", "1.2", "2.4", "3.6"}
+    assert set(entry["width_psnr"]) == set(entry["baseline_width_psnr"]) == set(entry["bicubic_width_psnr"]) == widths
+    assert entry["provenance"]["steps"] == [2, 2] and entry["baseline"] == "enhancenet_tiny_x4"
+    assert srlib.load_pretrained(f"{model}_x4_test")(srlib.data.bundled_images("val")["astronaut"][None, :, :32, :32]
+                                                     ).shape == (1, 3, 128, 128)
+
+
+@pytest.mark.parametrize("model", ["edsr_tiny", "zssr"])
+def test_train_blind_zoo_refuses_models_it_cannot_train(temporary_zoo, model):
+    with pytest.raises(SystemExit):
+        load_script("train_blind_zoo").main(["--model", model, "--stage1-steps", "1", "--stage2-steps", "1",
+                                             "--name", "x"])
+
+
+def test_train_refsr_zoo_refuses_to_zero_the_output_of_ssen_which_has_no_bicubic_path(temporary_zoo):
+    with pytest.raises(SystemExit):
+        load_script("train_refsr_zoo").main(["--model", "ssen_tiny", "--steps", "1", "--name", "x"])
