@@ -48,6 +48,9 @@ def main(argv=None) -> int:
     p.add_argument("--zero-tail", type=int, default=1,
                    help="1: zero the output conv so training starts exactly at the bicubic global residual "
                         "(SRNTT, TTSR; SSEN has no bicubic path: give 0)")
+    p.add_argument("--offset-lr-mult", type=float, default=1.0,
+                   help="SSEN: learning rate of the offset estimators relative to --lr (deformable alignment "
+                        "is commonly trained with a smaller one, e.g. 0.1, so that the offsets do not run away)")
     p.add_argument("--baseline", default="enhancenet_tiny_x4", help="single-image zoo checkpoint to compare with")
     p.add_argument("--bench-size", type=int, default=160)
     p.add_argument("--seed", type=int, default=0)
@@ -67,14 +70,21 @@ def main(argv=None) -> int:
     if args.zero_tail:
         torch.nn.init.zeros_(last_conv(net).weight)
         torch.nn.init.zeros_(last_conv(net).bias)
+    estimators = [p_ for n, p_ in net.named_parameters() if ".estimator." in n]  # SSEN's offset estimators
+    if args.offset_lr_mult != 1.0 and not estimators:
+        p.error(f"--offset-lr-mult: {args.model} has no offset estimators")
+    others = [p_ for n, p_ in net.named_parameters() if ".estimator." not in n]
+    optimizer = torch.optim.Adam([{"params": others, "lr": args.lr},
+                                  {"params": estimators, "lr": args.lr * args.offset_lr_mult}])
     sampler = ReferencePatchSampler(patch_size=args.patch_size, scale=scale)
     groups = refsr_benchmark(size=args.bench_size, scale=scale, seed=0)
     hr = {g.name: g.hr for g in groups}
     refs = {level: {g.name: g.refs[level] for g in groups} for level in LEVELS}
     # resumable training state, not shipped; a digest of the settings keeps other runs from resuming it
-    settings = [args.model, args.steps, args.batch_size, args.patch_size, args.lr, args.loss, args.zero_tail, args.seed]
+    settings = [args.model, args.steps, args.batch_size, args.patch_size, args.lr, args.loss, args.zero_tail, args.seed,
+                args.offset_lr_mult]
     work = Path("_build/zoo") / f"{args.name}.{hashlib.sha256(repr(settings).encode()).hexdigest()[:10]}.train.pt"
-    result = fit(net, sampler, args.steps, batch_size=args.batch_size, lr=args.lr, loss=args.loss, val_images=hr,
+    result = fit(net, sampler, args.steps, batch_size=args.batch_size, optimizer=optimizer, loss=args.loss, val_images=hr,
                  val_refs=refs["XH"], scale=scale, seed=args.seed, device=args.device, checkpoint=work,
                  checkpoint_every=250, resume=True, progress=sys.stderr.isatty())
     net.cpu()
@@ -90,7 +100,8 @@ def main(argv=None) -> int:
         "validation_data": f"srlib.refsr_data.refsr_benchmark(size={args.bench_size}, seed=0): 6 inputs x 5 "
                            "reference levels; val_psnr is the XH level",
         "steps": args.steps, "batch_size": args.batch_size, "hr_patch": args.patch_size, "lr": args.lr,
-        "loss": args.loss, "zero_tail": bool(args.zero_tail), "seed": args.seed, "device": device,
+        "loss": args.loss, "zero_tail": bool(args.zero_tail), "offset_lr_mult": args.offset_lr_mult,
+        "seed": args.seed, "device": device,
         "torch_threads": torch.get_num_threads(), "wall_time_s": round(result.seconds, 1),
         "torch": torch.__version__, "python": platform.python_version(), "date": datetime.date.today().isoformat(),
     }

@@ -82,3 +82,9 @@ def test_train_blind_zoo_refuses_models_it_cannot_train(temporary_zoo, model):
 def test_train_refsr_zoo_refuses_to_zero_the_output_of_ssen_which_has_no_bicubic_path(temporary_zoo):
     with pytest.raises(SystemExit):
         load_script("train_refsr_zoo").main(["--model", "ssen_tiny", "--steps", "1", "--name", "x"])
+
+
+def test_train_refsr_zoo_offset_learning_rate_needs_offset_estimators(temporary_zoo):
+    with pytest.raises(SystemExit):
+        load_script("train_refsr_zoo").main(["--model", "ttsr_tiny", "--steps", "1", "--offset-lr-mult", "0.1",
+                                             "--name", "x"])
