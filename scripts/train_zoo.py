@@ -9,6 +9,7 @@ reproduce it. Example (the chapter-1 checkpoints):
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 import hashlib
 import platform
@@ -36,20 +37,36 @@ def main(argv=None) -> int:
     p.add_argument("--patch-size", type=int, default=96, help="HR patch side")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss", default="l1")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one field of the model's configuration, e.g. --set num_feat=16 (repeatable; the "
+                        "checkpoint records it, so load_pretrained rebuilds the same network)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = ast.literal_eval(value)  # numbers, booleans, tuples
+        except (ValueError, SyntaxError):
+            overrides[key] = value  # a bare word: a string option
 
     torch.manual_seed(args.seed)
-    net = srlib.create_model(args.model, scale=args.scale)
+    try:
+        net = srlib.create_model(args.model, scale=args.scale, **overrides)
+    except TypeError as exc:  # an unknown configuration field: the message lists the valid ones
+        p.error(str(exc))
     train, val = bundled_images("train"), bundled_images("val")
     data = PatchDataset(list(train.values()), scale=args.scale, patch_size=args.patch_size, seed=args.seed)
     # Resumable training state, not shipped. Its name carries a digest of the run's settings, so a run with
     # another loss, lr, patch size... never resumes from this one's state (and so never mislabels it).
     settings = [args.model, args.scale, args.steps, args.batch_size, args.patch_size, args.lr, args.loss, args.seed]
+    settings += [sorted(overrides.items())] if overrides else []  # unchanged digests for runs without --set
     digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:10]
     work = Path("_build/zoo") / f"{args.name}.{digest}.train.pt"
     result = fit(net, data, args.steps, batch_size=args.batch_size, lr=args.lr, loss=args.loss, val_images=val,
@@ -64,7 +81,7 @@ def main(argv=None) -> int:
         "training_data": f"srlib.data bundled 'train' split ({len(train)} scikit-image images: {', '.join(train)})",
         "validation_data": f"bundled 'val' split ({', '.join(val)})",
         "steps": args.steps, "batch_size": args.batch_size, "hr_patch": args.patch_size, "lr": args.lr,
-        "loss": args.loss, "seed": args.seed, "device": device, "torch_threads": torch.get_num_threads(),
+        "loss": args.loss, "overrides": overrides, "seed": args.seed, "device": device, "torch_threads": torch.get_num_threads(),
         "wall_time_s": round(result.seconds, 1), "torch": torch.__version__, "python": platform.python_version(),
         "date": datetime.date.today().isoformat(),
     }

@@ -88,3 +88,17 @@ def test_train_refsr_zoo_offset_learning_rate_needs_offset_estimators(temporary_
     with pytest.raises(SystemExit):
         load_script("train_refsr_zoo").main(["--model", "ttsr_tiny", "--steps", "1", "--offset-lr-mult", "0.1",
                                              "--name", "x"])
+
+
+def test_train_zoo_set_changes_the_configuration_and_the_checkpoint_rebuilds_it(temporary_zoo):
+    args = ["--model", "edsr_tiny", "--scale", "2", "--steps", "1", "--patch-size", "16", "--batch-size", "2",
+            "--set", "num_feat=8", "--set", "num_block=1", "--name", "edsr_8x1_x2_test", "--threads", "1"]
+    assert load_script("train_zoo").main(args) == 0
+    entry = zoo.pretrained_info("edsr_8x1_x2_test")
+    assert entry["provenance"]["overrides"] == {"num_feat": 8, "num_block": 1}
+    net = srlib.load_pretrained("edsr_8x1_x2_test")
+    assert srlib.count_parameters(net) == srlib.count_parameters(srlib.create_model("edsr_tiny", 2, num_feat=8,
+                                                                                     num_block=1))
+    for bad in (["--set", "num_fet=8"], ["--set", "num_feat"]):
+        with pytest.raises(SystemExit):
+            load_script("train_zoo").main(args[:-2] + bad)
