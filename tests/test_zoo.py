@@ -70,3 +70,28 @@ def test_reference_checkpoints_reproduce_their_xh_score_and_beat_their_single_im
         assert abs(score - e["level_psnr"]["XH"]) < 0.01, (e["name"], score)
         assert abs(baseline - e["baseline_val_psnr"]) < 0.01, (e["baseline"], baseline)
         assert score > baseline, f"{e['name']} at XH: {score:.2f} dB, not above {e['baseline']} ({baseline:.2f} dB)"
+
+
+def test_blind_checkpoints_reproduce_their_kernel_width_scores_and_dasr_beats_its_bicubic_trained_baseline():
+    # chapter 8's requirement: on blurred held-out inputs DASR beats the bicubic-trained model of similar size
+    from srlib.blind import validate_blurred
+    from srlib.data import bundled_images
+
+    entries = {e["name"]: e for e in zoo.list_pretrained() if "width_psnr" in e}
+    assert {"dasr_tiny_x4", "ikc_tiny_x4"} <= set(entries), "the zoo ships no blind checkpoints"
+    val = bundled_images("val")
+    for name, e in entries.items():
+        widths = [float(w) for w in e["width_psnr"]]
+        scores = validate_blurred(zoo.load_pretrained(name), val, e["scale"], widths)
+        baseline = validate_blurred(zoo.load_pretrained(e["baseline"]), val, e["scale"], widths)
+        for w in widths:
+            assert abs(scores[w] - e["width_psnr"][f"{w:g}"]) < 0.01, (name, w, scores[w])
+            assert abs(baseline[w] - e["baseline_width_psnr"][f"{w:g}"]) < 0.01, (e["baseline"], w, baseline[w])
+        base = zoo.pretrained_info(e["baseline"])
+        assert base["kind"] == "distortion" and "width_psnr" not in base, f"{e['baseline']} is not bicubic-trained"
+        assert 0.5 < base["params"] / e["params"] < 2, f"{e['baseline']} is not of similar size to {name}"
+    dasr = entries["dasr_tiny_x4"]
+    blurred = [w for w in dasr["width_psnr"] if float(w) > 0]
+    mean = sum(dasr["width_psnr"][w] for w in blurred) / len(blurred)
+    baseline_mean = sum(dasr["baseline_width_psnr"][w] for w in blurred) / len(blurred)
+    assert mean > baseline_mean, f"dasr_tiny_x4 on blurred inputs: {mean:.2f} dB, {dasr['baseline']}: {baseline_mean:.2f} dB"
