@@ -20,9 +20,6 @@ bicubic-trained zoo checkpoint (``--baseline``); ``val_psnr`` is the plain bicub
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import shlex
 import sys
 import time
 
@@ -52,12 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--lr2", type=float, default=1e-3, help="Adam learning rate of stage 2")
     p.add_argument("--baseline", default="learned_upscaler_x4",
                    help="bicubic-trained zoo checkpoint to compare with on blurred inputs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = zoo.parse_run_args(p, argv)
     scale = 4
     if not srlib.model_entry(args.model).blind:
         p.error(f"{args.model} is not a blind model; use scripts/train_zoo.py for models trained on bicubic inputs")
@@ -88,9 +80,7 @@ def main(argv=None) -> int:
     baseline_blurred = validate_blurred(srlib.load_pretrained(args.baseline), val, scale, widths)
     plain = validate(net, val, scale)
     bicubic = validate(lambda lr: upscale_bicubic(lr, scale), val, scale)
-    device_name = device.type if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})"
     provenance = {
-        "command": "python scripts/train_blind_zoo.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "training_data": f"srlib.blind.BlindPatchSource on the bundled 'train' split ({len(train)} images), "
                          "isotropic Gaussian kernels σ ~ U(0.2, 4.0), bicubic downscaling, no noise",
         "validation_data": f"bundled 'val' split ({', '.join(val)}) blurred with σ = "
@@ -98,8 +88,7 @@ def main(argv=None) -> int:
                            "plain bicubic degradation (srlib.train.validate)",
         "stages": list(STAGES[type(net)]), "steps": [args.stage1_steps, args.stage2_steps],
         "batch_size": args.batch_size, "hr_patch": args.patch_size, "lr": [args.lr1, args.lr2], "seed": args.seed,
-        "device": device_name, "torch_threads": torch.get_num_threads(), "wall_time_s": round(seconds, 1),
-        "torch": torch.__version__, "python": platform.python_version(), "date": datetime.date.today().isoformat(),
+        **zoo.run_provenance("train_blind_zoo.py", argv or sys.argv[1:], device, seconds),
     }
     path = zoo.save_checkpoint(net, zoo.WEIGHTS_DIR / f"{args.name}.pt", meta=provenance)
 
@@ -113,7 +102,7 @@ def main(argv=None) -> int:
         "baseline": args.baseline, "baseline_width_psnr": by_width(baseline_blurred),
         "params": srlib.count_parameters(net),
     })
-    print(f"{args.name}: {args.stage1_steps} + {args.stage2_steps} steps, {seconds:.0f} s on {device_name}")
+    print(f"{args.name}: {args.stage1_steps} + {args.stage2_steps} steps, {seconds:.0f} s on {provenance['device']}")
     print(f"{'σ':>5s} {args.name:>14s} {args.baseline:>20s} {'bicubic':>8s}  (dB, x{scale}, bundled val photos)")
     for w in widths:
         print(f"{w:5g} {blurred[w]:14.2f} {baseline_blurred[w]:20.2f} {bicubic_blurred[w]:8.2f}")

@@ -13,10 +13,7 @@ the XH level. Example (the chapter-6 checkpoint):
 from __future__ import annotations
 
 import argparse
-import datetime
 import hashlib
-import platform
-import shlex
 import sys
 from pathlib import Path
 
@@ -53,12 +50,7 @@ def main(argv=None) -> int:
                         "is commonly trained with a smaller one, e.g. 0.1, so that the offsets do not run away)")
     p.add_argument("--baseline", default="enhancenet_tiny_x4", help="single-image zoo checkpoint to compare with")
     p.add_argument("--bench-size", type=int, default=160)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = zoo.parse_run_args(p, argv)
     scale = 4
     torch.manual_seed(args.seed)
     net = srlib.create_model(args.model, scale=scale)
@@ -91,9 +83,7 @@ def main(argv=None) -> int:
     per_level = {level: validate(net, hr, scale, references=refs[level]) for level in LEVELS}
     bicubic = validate(lambda lr: upscale_bicubic(lr, scale), hr, scale)
     baseline = validate(srlib.load_pretrained(args.baseline), hr, scale)
-    device = result.device if result.device == "cpu" else f"{result.device} ({torch.cuda.get_device_name()})"
     provenance = {
-        "command": "python scripts/train_refsr_zoo.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "training_data": "srlib.refsr_data.ReferencePatchSampler on the bundled 'train' split without the "
                          f"motorcycle stereo pair ({len(sampler.images)} images); references: 50 % warped view, "
                          "25 % overlapping crop, 25 % another image",
@@ -101,9 +91,7 @@ def main(argv=None) -> int:
                            "reference levels; val_psnr is the XH level",
         "steps": args.steps, "batch_size": args.batch_size, "hr_patch": args.patch_size, "lr": args.lr,
         "loss": args.loss, "zero_tail": bool(args.zero_tail), "offset_lr_mult": args.offset_lr_mult,
-        "seed": args.seed, "device": device,
-        "torch_threads": torch.get_num_threads(), "wall_time_s": round(result.seconds, 1),
-        "torch": torch.__version__, "python": platform.python_version(), "date": datetime.date.today().isoformat(),
+        "seed": args.seed, **zoo.run_provenance("train_refsr_zoo.py", argv or sys.argv[1:], result.device, result.seconds),
     }
     path = zoo.save_checkpoint(net, zoo.WEIGHTS_DIR / f"{args.name}.pt", meta=provenance)
     entry = zoo.add_to_zoo(args.name, path, "distortion", provenance, {
@@ -116,7 +104,7 @@ def main(argv=None) -> int:
     })
     print(f"{args.name}: " + " ".join(f"{lv} {r['psnr']:.2f}" for lv, r in per_level.items())
           + f" dB; bicubic {bicubic['psnr']:.2f}, {args.baseline} {baseline['psnr']:.2f} dB; "
-          f"{args.steps} steps, {result.seconds:.0f} s on {device}")
+          f"{args.steps} steps, {result.seconds:.0f} s on {provenance['device']}")
     if entry["val_psnr"] <= entry["baseline_val_psnr"]:
         print(f"warning: at XH {args.name} does not beat the single-image baseline {args.baseline}")
     return 0

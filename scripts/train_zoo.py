@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ast
-import datetime
 import hashlib
-import platform
-import shlex
 import sys
 from pathlib import Path
 
@@ -40,12 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change one field of the model's configuration, e.g. --set num_feat=16 (repeatable; the "
                         "checkpoint records it, so load_pretrained rebuilds the same network)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = zoo.parse_run_args(p, argv)
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -75,15 +67,12 @@ def main(argv=None) -> int:
     net.cpu()
     final = validate(net, val, args.scale)
     bicubic = validate(lambda lr: upscale_bicubic(lr, args.scale), val, args.scale)
-    device = result.device if result.device == "cpu" else f"{result.device} ({torch.cuda.get_device_name()})"
     provenance = {
-        "command": "python scripts/train_zoo.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "training_data": f"srlib.data bundled 'train' split ({len(train)} scikit-image images: {', '.join(train)})",
         "validation_data": f"bundled 'val' split ({', '.join(val)})",
         "steps": args.steps, "batch_size": args.batch_size, "hr_patch": args.patch_size, "lr": args.lr,
-        "loss": args.loss, "overrides": overrides, "seed": args.seed, "device": device, "torch_threads": torch.get_num_threads(),
-        "wall_time_s": round(result.seconds, 1), "torch": torch.__version__, "python": platform.python_version(),
-        "date": datetime.date.today().isoformat(),
+        "loss": args.loss, "overrides": overrides, "seed": args.seed,
+        **zoo.run_provenance("train_zoo.py", argv or sys.argv[1:], result.device, result.seconds),
     }
     path = zoo.save_checkpoint(net, zoo.WEIGHTS_DIR / f"{args.name}.pt", meta=provenance)
     entry = zoo.add_to_zoo(args.name, path, args.kind, provenance, {
@@ -92,7 +81,8 @@ def main(argv=None) -> int:
         "params": srlib.count_parameters(net),
     })
     print(f"{args.name}: val {entry['val_psnr']:.2f} dB / {entry['val_ssim']:.4f} "
-          f"(bicubic {entry['bicubic_val_psnr']:.2f} dB) after {args.steps} steps, {result.seconds:.0f} s on {device}")
+          f"(bicubic {entry['bicubic_val_psnr']:.2f} dB) after {args.steps} steps, {result.seconds:.0f} s on "
+          f"{provenance['device']}")
     return 0
 
 

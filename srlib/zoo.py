@@ -197,3 +197,38 @@ def add_to_zoo(name: str, checkpoint: str | Path, kind: str, provenance: dict, m
         tmp.write_text(json.dumps({"checkpoints": [entries[k] for k in sorted(entries)]}, indent=2) + "\n")
         os.replace(tmp, ZOO_INDEX)
     return entry
+
+
+# ------------------------------------------------------------- for the scripts that make zoo checkpoints
+
+def parse_run_args(parser, argv: list[str] | None = None):
+    """Add ``--seed``, ``--device``, ``--threads`` (shared by ``scripts/train_*zoo.py``), parse, apply the threads."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def run_provenance(script: str, argv: list[str], device: str | torch.device, seconds: float) -> dict[str, Any]:
+    """The provenance fields every zoo entry shares: the exact command, the device, threads, wall time, versions, date.
+
+    Args:
+        script: the script's file name in ``scripts/``, e.g. ``"train_zoo.py"``.
+        argv: its command-line arguments.
+        device: where it trained (a CUDA device is recorded with its name).
+        seconds: the training's wall time.
+    """
+    import datetime
+    import platform
+    import shlex
+
+    device = torch.device(device)
+    return {
+        "command": f"python scripts/{script} " + " ".join(shlex.quote(a) for a in argv),
+        "device": "cpu" if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
+        "torch_threads": torch.get_num_threads(), "wall_time_s": round(seconds, 1), "torch": torch.__version__,
+        "python": platform.python_version(), "date": datetime.date.today().isoformat(),
+    }

@@ -39,6 +39,8 @@ def test_train_zoo_adds_a_loadable_entry_with_its_command(temporary_zoo):
     entry = json.loads((temporary_zoo / "zoo.json").read_text())["checkpoints"]
     entry = {e["name"]: e for e in entry}["espcn_tiny_x2_test"]
     assert entry["provenance"]["command"] == "python scripts/train_zoo.py " + " ".join(args)
+    assert entry["provenance"]["device"] == "cpu" or entry["provenance"]["device"].startswith("cuda")
+    assert entry["provenance"]["torch_threads"] == 1 and entry["provenance"]["wall_time_s"] > 0
     assert entry["model"] == "espcn_tiny" and entry["scale"] == 2 and not entry["reference_based"]
     assert srlib.load_pretrained("espcn_tiny_x2_test") is not None
 
