@@ -291,26 +291,16 @@ def validate_blurred(model: nn.Module | Callable[[Tensor], Tensor], hr_images: M
     Returns:
         ``{σ: mean PSNR in dB}``, in the order of ``widths``.
     """
-    from .degrade import mod_crop
-    from .inference import super_resolve
-    from .metrics import psnr
+    from .train import validate
 
     if not hr_images:
         raise ValueError("validate_blurred() needs at least one HR image")
     widths = TABLE2_WIDTHS[scale] if widths is None else widths
     table = {}
     for width in widths:
-        scores = []
-        for hr in hr_images.values():
-            hr = mod_crop(hr, scale)
-            lr = degrade(hr[None], DegradationParams.isotropic([width]), scale)  # (1, 3, h, w), deterministic
-            if isinstance(model, nn.Module):
-                sr = super_resolve(model, lr).cpu()
-            else:
-                with torch.no_grad():
-                    sr = model(lr).clamp(0, 1).cpu()
-            scores.append(float(psnr(sr[0], hr, scale)))
-        table[float(width)] = sum(scores) / len(scores)
+        params = DegradationParams.isotropic([width])
+        table[float(width)] = validate(model, dict(hr_images), scale,
+                                       degradation=lambda hr, p=params: degrade(hr[None], p, scale)[0])["psnr"]
     return table
 
 

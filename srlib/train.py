@@ -48,7 +48,8 @@ def pick_device(device: str | torch.device | None = "auto", verbose: bool = True
 
 def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], scale: int,
              device: torch.device | str | None = None,
-             references: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+             references: dict[str, torch.Tensor] | None = None,
+             degradation: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
     """Mean PSNR/SSIM over HR images with the paper protocol (see ``srlib.metrics``).
 
     Each HR (3, H, W) in [0, 1] is mod-cropped, bicubic-downscaled MATLAB-style and rounded to uint8,
@@ -60,6 +61,9 @@ def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], sc
         scale: upscaling factor.
         references: for reference-based models (SRNTT, TTSR, SSEN): name -> the (3, H', W') reference
             image of that HR image; the model is then called as ``model(lr, ref)``. Every HR image needs one.
+        degradation: how to make the LR image from the mod-cropped HR one, (3, H, W) -> (3, H/s, W/s).
+            Default: the benchmark's MATLAB bicubic downscaling (``srlib.degrade.bicubic_downscale``);
+            ``srlib.blind.validate_blurred`` passes a blur first.
 
     Returns:
         ``{"psnr": mean dB, "ssim": mean, "per_image": {name: (psnr, ssim)}}``.
@@ -76,7 +80,7 @@ def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], sc
     per_image = {}
     for name, hr in hr_images.items():
         hr = mod_crop(hr, scale)
-        lr = bicubic_downscale(hr, scale)
+        lr = bicubic_downscale(hr, scale) if degradation is None else degradation(hr)
         extra = () if references is None else (references[name],)
         if isinstance(model, nn.Module):
             sr = super_resolve(model, lr, *extra).cpu()
