@@ -21,11 +21,12 @@ def load_script(name):
 
 @pytest.fixture
 def temporary_zoo(tmp_path, monkeypatch):
-    """A copy of the zoo index and one single-image checkpoint in tmp_path; runs from tmp_path (_build/)."""
+    """A copy of the zoo index and two single-image checkpoints in tmp_path; runs from tmp_path (_build/)."""
     weights = tmp_path / "weights"
     weights.mkdir()
     shutil.copy(zoo.ZOO_INDEX, weights / "zoo.json")
     shutil.copy(zoo.WEIGHTS_DIR / "enhancenet_tiny_x4.pt", weights)
+    shutil.copy(zoo.WEIGHTS_DIR / "rrdbnet_tiny_x4.pt", weights)  # the start of the GAN fine-tuning
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", weights)
     monkeypatch.setattr(zoo, "ZOO_INDEX", weights / "zoo.json")
     monkeypatch.chdir(tmp_path)
@@ -104,3 +105,38 @@ def test_train_zoo_set_changes_the_configuration_and_the_checkpoint_rebuilds_it(
     for bad in (["--set", "num_fet=8"], ["--set", "num_feat"]):
         with pytest.raises(SystemExit):
             load_script("train_zoo").main(args[:-2] + bad)
+
+
+def test_train_gan_zoo_adds_a_perceptual_entry_with_its_start_and_tsd(temporary_zoo):
+    args = ["--init", "rrdbnet_tiny_x4", "--recipe", "esrgan", "--steps", "2", "--batch-size", "2",
+            "--log-every", "1", "--pixel-weight", "1.5", "--name", "rrdbnet_tiny_esrgan_x4_test", "--threads", "1"]
+    assert load_script("train_gan_zoo").main(args) == 0
+    entries = {e["name"]: e for e in json.loads((temporary_zoo / "zoo.json").read_text())["checkpoints"]}
+    entry = entries["rrdbnet_tiny_esrgan_x4_test"]
+    assert entry["kind"] == "perceptual" and entry["model"] == "rrdbnet_tiny" and not entry["reference_based"]
+    assert entry["provenance"]["command"] == "python scripts/train_gan_zoo.py " + " ".join(args)
+    assert entry["init"] == entry["provenance"]["init"] == "rrdbnet_tiny_x4"
+    assert entry["provenance"]["init_sha256"] == entries["rrdbnet_tiny_x4"]["sha256"]
+    assert entry["recipe"] == "esrgan" and entry["provenance"]["recipe"]["gan_kind"] == "ragan"
+    assert entry["provenance"]["recipe"]["pixel_weight"] == 1.5  # the override is recorded
+    assert entry["init_val_psnr"] == pytest.approx(entries["rrdbnet_tiny_x4"]["val_psnr"], abs=0.01)
+    for key in ("val_tsd", "init_val_tsd", "bicubic_val_tsd"):
+        assert entry[key] > 0
+    assert entry["bicubic_val_tsd"] > entry["init_val_tsd"]  # bicubic is smoother than the trained network
+    assert entry["loss_history"]["step"] == [1, 2] and len(entry["loss_history"]["loss_d"]) == 2
+    assert isinstance(entry["gan_health"], str) and entry["provenance"]["steps"] == 2
+    assert srlib.load_pretrained("rrdbnet_tiny_esrgan_x4_test") is not None
+
+
+@pytest.mark.parametrize("init", ["ttsr_tiny_x4", "rrdbnet_tiny_esrgan_x4_test", "no_such_checkpoint"])
+def test_train_gan_zoo_refuses_starts_that_are_not_single_image_distortion_checkpoints(temporary_zoo, init, capsys):
+    index = temporary_zoo / "zoo.json"
+    data = json.loads(index.read_text())
+    fake = dict({e["name"]: e for e in data["checkpoints"]}["rrdbnet_tiny_x4"], name="rrdbnet_tiny_esrgan_x4_test",
+                kind="perceptual")
+    index.write_text(json.dumps({"checkpoints": data["checkpoints"] + [fake]}))
+    with pytest.raises(SystemExit):
+        load_script("train_gan_zoo").main(["--init", init, "--recipe", "srgan", "--steps", "1", "--name", "x"])
+    message = capsys.readouterr().err
+    assert {"ttsr_tiny_x4": "reference-based", "rrdbnet_tiny_esrgan_x4_test": "kind: perceptual",
+            "no_such_checkpoint": "no zoo checkpoint named"}[init] in message
