@@ -125,7 +125,7 @@ def calibrated(loss: Loss, G: nn.Module, batch: tuple[torch.Tensor, torch.Tensor
 
 def finetune_gan(G: nn.Module, D: nn.Module, data: BatchSource, steps: int, *, content: Loss,
                  gan_kind: str = "vanilla", gan_weight: float = 1e-3, content_weight: float = 1.0,
-                 pixel_weight: float = 0.0, lr: float = 1e-4, batch_size: int = 8,
+                 pixel_weight: float = 0.0, lr: float = 1e-4, lr_d: float | None = None, batch_size: int = 8,
                  device: str | torch.device | None = "cpu", seed: int = 0) -> dict[str, list]:
     """Fine-tune generator ``G`` against discriminator ``D``, alternating one step of each.
 
@@ -141,6 +141,8 @@ def finetune_gan(G: nn.Module, D: nn.Module, data: BatchSource, steps: int, *, c
         gan_weight, content_weight, pixel_weight: the generator's loss is
             ``content_weight * content + pixel_weight * L1 + gan_weight * adversarial``.
         lr: Adam learning rate of both networks (betas 0.9, 0.99 as ESRGAN).
+        lr_d: the discriminator's own learning rate, if it should differ (a slower discriminator is one
+            remedy when it wins outright).
         batch_size: patches per step.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``... (``srlib.train.pick_device``).
         seed: seeds the batch sampling and torch's global RNG.
@@ -163,7 +165,7 @@ def finetune_gan(G: nn.Module, D: nn.Module, data: BatchSource, steps: int, *, c
     if isinstance(content, nn.Module):
         content.to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr, betas=(0.9, 0.99))
-    opt_d = torch.optim.Adam(D.parameters(), lr, betas=(0.9, 0.99))
+    opt_d = torch.optim.Adam(D.parameters(), lr if lr_d is None else lr_d, betas=(0.9, 0.99))
     generator = torch.Generator().manual_seed(seed)  # batches depend on the seed only
     torch.manual_seed(seed)
     history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
@@ -206,7 +208,7 @@ def finetune_gan(G: nn.Module, D: nn.Module, data: BatchSource, steps: int, *, c
 
 def finetune_with_recipe(G: nn.Module, data: BatchSource, recipe: GANRecipe | str, steps: int, *,
                          features=None, batch_size: int | None = None, lr: float | None = None,
-                         device: str | torch.device | None = "cpu", seed: int = 0,
+                         lr_d: float | None = None, device: str | torch.device | None = "cpu", seed: int = 0,
                          calibration_seed: int = 123) -> tuple[dict[str, list], nn.Module]:
     """Build the content loss and discriminator a recipe names, calibrate, and run :func:`finetune_gan`.
 
@@ -218,6 +220,7 @@ def finetune_with_recipe(G: nn.Module, data: BatchSource, recipe: GANRecipe | st
         steps: GAN steps.
         features: VGG19 weights of the content loss (``"selfsup"``, a path, None for random).
         batch_size, lr: override the recipe's.
+        lr_d: the discriminator's learning rate, if not ``lr`` (see :func:`finetune_gan`).
         device, seed: as :func:`finetune_gan`. The discriminator is initialised from torch's global RNG
             as it stands (seed it before calling for a reproducible run).
         calibration_seed: the batch the content loss is calibrated on (:func:`calibrated`).
@@ -235,7 +238,7 @@ def finetune_with_recipe(G: nn.Module, data: BatchSource, recipe: GANRecipe | st
     D = recipe.make_discriminator(getattr(data, "patch_size", None))
     history = finetune_gan(G, D, data, steps, content=content, gan_kind=recipe.gan_kind,
                            gan_weight=recipe.gan_weight, content_weight=recipe.content_weight,
-                           pixel_weight=recipe.pixel_weight, lr=lr or recipe.lr, batch_size=batch_size,
+                           pixel_weight=recipe.pixel_weight, lr=lr or recipe.lr, lr_d=lr_d, batch_size=batch_size,
                            device=device, seed=seed)
     return history, D
 

@@ -48,6 +48,13 @@ def test_one_step_changes_both_networks_and_records_every_loss(data, kind):
     assert not G.training  # handed back in eval mode
 
 
+def test_the_discriminator_can_have_its_own_learning_rate(data):
+    G, D = small_generator(), vgg_discriminator_tiny()
+    g0, d0 = snapshot(G), snapshot(D)
+    finetune_gan(G, D, data, 1, content=l1, gan_kind="ragan", lr_d=0.0, batch_size=2)
+    assert changed(g0, G) and not changed(d0, D)  # lr_d = 0 freezes D, G still learns
+
+
 def test_non_finite_loss_raises(data):
     G, D = small_generator(), vgg_discriminator_tiny()
     with pytest.raises(FloatingPointError, match="step 1: non-finite generator loss"):

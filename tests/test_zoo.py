@@ -95,3 +95,21 @@ def test_blind_checkpoints_reproduce_their_kernel_width_scores_and_dasr_beats_it
     mean = sum(dasr["width_psnr"][w] for w in blurred) / len(blurred)
     baseline_mean = sum(dasr["baseline_width_psnr"][w] for w in blurred) / len(blurred)
     assert mean > baseline_mean, f"dasr_tiny_x4 on blurred inputs: {mean:.2f} dB, {dasr['baseline']}: {baseline_mean:.2f} dB"
+
+
+def test_gan_checkpoints_start_from_the_shipped_psnr_checkpoint_and_reproduce_their_scores():
+    # chapter 5: each perceptual checkpoint records its start; the start it names must be the file the zoo ships
+    from srlib.data import bundled_images
+    from srlib.gan import validate_texture_distance
+    from srlib.train import validate
+
+    entries = [e for e in zoo.list_pretrained() if e["kind"] == "perceptual"]
+    assert entries, "the zoo ships no GAN (kind: perceptual) checkpoint"
+    val = bundled_images("val")
+    for e in entries:
+        init = zoo.pretrained_info(e["init"])
+        assert init["kind"] == "distortion" and init["model"] == e["model"], (e["name"], e["init"])
+        assert e["provenance"]["init_sha256"] == init["sha256"], f"{e['init']} was retrained after {e['name']}"
+        net = zoo.load_pretrained(e["name"])
+        assert abs(validate(net, val, e["scale"])["psnr"] - e["val_psnr"]) < 0.01, e["name"]
+        assert abs(validate_texture_distance(net, val, e["scale"]) - e["val_tsd"]) < 0.01, e["name"]
