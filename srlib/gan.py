@@ -28,10 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inference import super_resolve
 from .losses import GAN_KINDS, PerceptualLoss, discriminator_loss, generator_loss
-from .metrics import texture_distance
-from .train import BatchSource, pick_device
+from .train import BatchSource, pick_device, validate
 
 __all__ = ["GANRecipe", "RECIPES", "finetune_gan", "finetune_with_recipe", "calibrated", "gan_health",
            "chance_level", "compact_history", "validate_texture_distance", "HISTORY_KEYS"]
@@ -310,16 +308,4 @@ def validate_texture_distance(model: nn.Module | Callable[[torch.Tensor], torch.
         hr_images: name -> HR image (3, H, W) in [0, 1].
         scale: upscaling factor.
     """
-    from .degrade import bicubic_downscale, mod_crop
-
-    values = []
-    for hr in hr_images.values():
-        hr = mod_crop(hr, scale)
-        lr = bicubic_downscale(hr, scale)
-        if isinstance(model, nn.Module):
-            sr = super_resolve(model, lr).cpu()
-        else:
-            with torch.no_grad():
-                sr = model(lr[None])[0].clamp(0, 1).cpu()
-        values.append(texture_distance(sr, hr, scale))
-    return sum(values) / len(values)
+    return validate(model, dict(hr_images), scale, texture=True)["tsd"]

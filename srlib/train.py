@@ -49,7 +49,8 @@ def pick_device(device: str | torch.device | None = "auto", verbose: bool = True
 def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], scale: int,
              device: torch.device | str | None = None,
              references: dict[str, torch.Tensor] | None = None,
-             degradation: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+             degradation: Callable[[torch.Tensor], torch.Tensor] | None = None,
+             texture: bool = False) -> dict[str, float]:
     """Mean PSNR/SSIM over HR images with the paper protocol (see ``srlib.metrics``).
 
     Each HR (3, H, W) in [0, 1] is mod-cropped, bicubic-downscaled MATLAB-style and rounded to uint8,
@@ -64,12 +65,15 @@ def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], sc
         degradation: how to make the LR image from the mod-cropped HR one, (3, H, W) -> (3, H/s, W/s).
             Default: the benchmark's MATLAB bicubic downscaling (``srlib.degrade.bicubic_downscale``);
             ``srlib.blind.validate_blurred`` passes a blur first.
+        texture: also measure the texture-statistics distance (``srlib.metrics.texture_distance``,
+            grey levels, same protocol), the perceptual axis of chapter 5's plots.
 
     Returns:
-        ``{"psnr": mean dB, "ssim": mean, "per_image": {name: (psnr, ssim)}}``.
+        ``{"psnr": mean dB, "ssim": mean, "per_image": {name: (psnr, ssim)}}``, plus ``"tsd"`` (mean)
+        with ``texture``.
     """
     from .degrade import bicubic_downscale, mod_crop
-    from .metrics import psnr, ssim
+    from .metrics import psnr, ssim, texture_distance
 
     if not hr_images:
         raise ValueError("validate() needs at least one HR image")
@@ -77,7 +81,7 @@ def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], sc
         missing, unused = sorted(set(hr_images) - set(references)), sorted(set(references) - set(hr_images))
         raise ValueError(f"validate(references=...) needs exactly one reference per HR image; "
                          f"missing: {missing}, without an HR image: {unused}")
-    per_image = {}
+    per_image, tsd = {}, []
     for name, hr in hr_images.items():
         hr = mod_crop(hr, scale)
         lr = bicubic_downscale(hr, scale) if degradation is None else degradation(hr)
@@ -90,11 +94,16 @@ def validate(model: nn.Module | Callable, hr_images: dict[str, torch.Tensor], sc
         if sr.shape != hr.shape:
             raise ValueError(f"{name}: model output {tuple(sr.shape)} does not match HR {tuple(hr.shape)} at x{scale}")
         per_image[name] = (float(psnr(sr, hr, scale)), float(ssim(sr, hr, scale)))
-    return {
+        if texture:
+            tsd.append(float(texture_distance(sr, hr, scale)))
+    result = {
         "psnr": sum(p for p, _ in per_image.values()) / len(per_image),
         "ssim": sum(s for _, s in per_image.values()) / len(per_image),
         "per_image": per_image,
     }
+    if texture:
+        result["tsd"] = sum(tsd) / len(tsd)
+    return result
 
 
 # ------------------------------------------------------------------------------------------- the loop
