@@ -30,7 +30,7 @@ from srlib import zoo
 from srlib.data import PatchDataset, bundled_images
 from srlib.degrade import upscale_bicubic
 from srlib.features import SELFSUP_WEIGHTS
-from srlib.gan import RECIPES, compact_history, finetune_with_recipe, gan_health, validate_texture_distance
+from srlib.gan import RECIPES, compact_history, finetune_with_recipe, gan_health
 from srlib.train import pick_device, validate
 
 
@@ -44,6 +44,9 @@ def main(argv=None) -> int:
     p.add_argument("--patch-size", type=int, default=None,
                    help="HR patch side; the discriminator is built for it (default: the recipe's, 48)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate of G and D (default: the recipe's)")
+    p.add_argument("--lr-d", type=float, default=None,
+                   help="Adam learning rate of D alone (default: --lr); a slower D keeps the game from ending in "
+                        "an outright D win")
     p.add_argument("--pixel-weight", type=float, default=None,
                    help="weight of the pixel L1 loss (default: the recipe's). The self-trained features do not "
                         "hold colour and brightness in place, so long runs need a stronger pixel term than the "
@@ -84,17 +87,17 @@ def main(argv=None) -> int:
     net = srlib.load_pretrained(args.init)
     start = time.perf_counter()
     history, _ = finetune_with_recipe(net, data, recipe, args.steps, features=args.features, batch_size=batch_size,
-                                      lr=lr, device=device, seed=args.seed)
+                                      lr=lr, lr_d=args.lr_d, device=device, seed=args.seed)
     seconds = time.perf_counter() - start
     net.cpu().eval()
     health = gan_health(history, recipe.gan_kind, window=args.health_window)
 
     # Where the checkpoint lands in the perception-distortion plane, next to its start and bicubic.
     init_net = srlib.load_pretrained(args.init)
-    final, init_scores = validate(net, val, scale), validate(init_net, val, scale)
-    bicubic = validate(lambda x: upscale_bicubic(x, scale), val, scale)
-    tsd = {key: round(validate_texture_distance(model, val, scale), 3) for key, model in (
-        ("val_tsd", net), ("init_val_tsd", init_net), ("bicubic_val_tsd", lambda x: upscale_bicubic(x, scale)))}
+    final, init_scores = validate(net, val, scale, texture=True), validate(init_net, val, scale, texture=True)
+    bicubic = validate(lambda x: upscale_bicubic(x, scale), val, scale, texture=True)
+    tsd = {key: round(scores["tsd"], 3) for key, scores in (
+        ("val_tsd", final), ("init_val_tsd", init_scores), ("bicubic_val_tsd", bicubic))}
 
     provenance = {
         "training_data": f"srlib.data bundled 'train' split ({len(train)} scikit-image images: {', '.join(train)})",
@@ -102,7 +105,8 @@ def main(argv=None) -> int:
         "init": args.init, "init_sha256": init["sha256"], "recipe": recipe.as_dict(),
         "features": "vgg19_selfsup.pt (scripts/train_feature_extractor.py)" if args.features == "selfsup"
         else str(args.features),
-        "steps": args.steps, "batch_size": batch_size, "hr_patch": patch_size, "lr": lr, "seed": args.seed,
+        "steps": args.steps, "batch_size": batch_size, "hr_patch": patch_size, "lr": lr,
+        "lr_d": args.lr_d if args.lr_d is not None else lr, "seed": args.seed,
         **zoo.run_provenance("train_gan_zoo.py", argv or sys.argv[1:], device, seconds),
     }
     path = zoo.save_checkpoint(net, zoo.WEIGHTS_DIR / f"{args.name}.pt", meta=provenance)

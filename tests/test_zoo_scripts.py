@@ -109,7 +109,8 @@ def test_train_zoo_set_changes_the_configuration_and_the_checkpoint_rebuilds_it(
 
 def test_train_gan_zoo_adds_a_perceptual_entry_with_its_start_and_tsd(temporary_zoo):
     args = ["--init", "rrdbnet_tiny_x4", "--recipe", "esrgan", "--steps", "2", "--batch-size", "2",
-            "--log-every", "1", "--pixel-weight", "1.5", "--name", "rrdbnet_tiny_esrgan_x4_test", "--threads", "1"]
+            "--log-every", "1", "--pixel-weight", "1.5", "--lr-d", "1e-5", "--name", "rrdbnet_tiny_esrgan_x4_test",
+            "--threads", "1"]
     assert load_script("train_gan_zoo").main(args) == 0
     entries = {e["name"]: e for e in json.loads((temporary_zoo / "zoo.json").read_text())["checkpoints"]}
     entry = entries["rrdbnet_tiny_esrgan_x4_test"]
@@ -119,6 +120,7 @@ def test_train_gan_zoo_adds_a_perceptual_entry_with_its_start_and_tsd(temporary_
     assert entry["provenance"]["init_sha256"] == entries["rrdbnet_tiny_x4"]["sha256"]
     assert entry["recipe"] == "esrgan" and entry["provenance"]["recipe"]["gan_kind"] == "ragan"
     assert entry["provenance"]["recipe"]["pixel_weight"] == 1.5  # the override is recorded
+    assert entry["provenance"]["lr_d"] == 1e-5 and entry["provenance"]["lr"] != 1e-5
     assert entry["init_val_psnr"] == pytest.approx(entries["rrdbnet_tiny_x4"]["val_psnr"], abs=0.01)
     for key in ("val_tsd", "init_val_tsd", "bicubic_val_tsd"):
         assert entry[key] > 0
