@@ -246,9 +246,8 @@ class TextureJudge:
     def __init__(self, scenes: list[TextureScene]):
         self.references: dict[int, Tensor] = {}
         for c in range(len(CLASSES)):
-            values = [region_contrasts(s.hr, s.class_map == c) for s in scenes]
-            values = torch.cat([v for v in values if v.numel()]) if any(v.numel() for v in values) else None
-            if values is None or values.numel() < 100:
+            values = torch.cat([region_contrasts(s.hr, s.class_map == c) for s in scenes])
+            if values.numel() < 100:
                 raise ValueError(f"the scenes hold too little of class {CLASSES[c]!r} to describe its texture")
             self.references[c] = values
 

@@ -173,3 +173,9 @@ def test_load_scene_model_refuses_other_files(tmp_path):
         ts.load_scene_model("sft", other)
     with pytest.raises(ValueError, match="variant must be"):
         ts.load_scene_model("gan")
+
+
+def test_judge_needs_every_class_in_its_scenes():
+    only_flat = ts.compose_scene(torch.zeros(32, 32, dtype=torch.int64), torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="too little of class 'brick'"):
+        ts.TextureJudge([only_flat])
