@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .losses import GAN_KINDS, PerceptualLoss, discriminator_loss, generator_loss
-from .train import BatchSource, pick_device, validate
+from .train import BatchSource, guarded_step, pick_device, validate
 
 __all__ = ["GANRecipe", "RECIPES", "finetune_gan", "finetune_with_recipe", "calibrated", "gan_health",
            "chance_level", "compact_history", "validate_texture_distance", "HISTORY_KEYS"]
@@ -174,12 +174,8 @@ def finetune_gan(G: nn.Module, D: nn.Module, data: BatchSource, steps: int, *, c
         # 1. the discriminator, on real HR patches and detached fakes
         real_logits, fake_logits = D(hr), D(sr.detach())
         loss_d = discriminator_loss(real_logits, fake_logits, gan_kind)
-        if not torch.isfinite(loss_d):
-            raise FloatingPointError(f"step {step}: non-finite discriminator loss ({loss_d.item()}); "
-                                     "lower the learning rate or the adversarial weight")
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
+        guarded_step(opt_d, loss_d, f"step {step}: non-finite discriminator loss ({loss_d.item()}); "
+                                    "lower the learning rate or the adversarial weight")
 
         # 2. the generator: content + pixel + adversarial, judged by the updated discriminator
         fake_for_g = D(sr)
@@ -187,13 +183,9 @@ def finetune_gan(G: nn.Module, D: nn.Module, data: BatchSource, steps: int, *, c
         loss_adv = generator_loss(fake_for_g, real_for_g, gan_kind)
         loss_content, loss_pixel = content(sr, hr), F.l1_loss(sr, hr)
         loss_g = content_weight * loss_content + pixel_weight * loss_pixel + gan_weight * loss_adv
-        if not torch.isfinite(loss_g):
-            raise FloatingPointError(f"step {step}: non-finite generator loss ({loss_g.item()}: content "
-                                     f"{loss_content.item()}, pixel {loss_pixel.item()}, adversarial "
-                                     f"{loss_adv.item()}); lower the learning rate or the adversarial weight")
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
+        guarded_step(opt_g, loss_g, f"step {step}: non-finite generator loss ({loss_g.item()}: content "
+                                    f"{loss_content.item()}, pixel {loss_pixel.item()}, adversarial "
+                                    f"{loss_adv.item()}); lower the learning rate or the adversarial weight")
 
         for key, value in (("step", step), ("loss_d", loss_d), ("loss_g", loss_g), ("loss_adv", loss_adv),
                            ("loss_content", loss_content), ("loss_pixel", loss_pixel),

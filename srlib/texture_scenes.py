@@ -303,6 +303,8 @@ def train_on_scenes(model: torch.nn.Module, steps: int, *, warmup: int = 0, text
         raise ValueError(f"warmup must lie in 0..steps ({steps}), got {warmup}")
     if steps > warmup and (texture_loss is None or texture_weight <= 0):
         raise ValueError("steps after the warm-up need a texture_loss and a texture_weight > 0")
+    from .train import guarded_step
+
     device = next(model.parameters()).device
     data = TextureSceneDataset(max(1, steps) * batch_size, size, "train", regions, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr)
@@ -318,12 +320,8 @@ def train_on_scenes(model: torch.nn.Module, steps: int, *, warmup: int = 0, text
         l1 = F.l1_loss(sr, hr)
         texture = texture_loss(sr, hr) if step >= warmup else torch.zeros((), device=device)
         loss = l1 + texture_weight * texture
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {step} (l1 {l1.item()}, texture {texture.item()}); "
-                                     "lower the learning rate or the texture weight")
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        guarded_step(optimizer, loss, f"non-finite loss at step {step} (l1 {l1.item()}, texture {texture.item()}); "
+                                      "lower the learning rate or the texture weight")
         history["step"].append(step + 1)
         history["l1"].append(l1.item())
         history["texture"].append(texture.item())

@@ -143,6 +143,32 @@ class FitResult:
     extra: dict = field(default_factory=dict)
 
 
+def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, problem: str,
+                 clip: tuple[Iterable[nn.Parameter], float] | None = None) -> None:
+    """One optimiser step on ``loss``, refusing a non-finite one: zero the gradients, back-propagate, step.
+
+    Every training loop in srlib goes through here, so a NaN or an infinity stops training with a
+    message instead of silently filling the weights with NaN.
+
+    Args:
+        optimizer: the optimiser of the parameters ``loss`` depends on.
+        loss: a scalar.
+        problem: the message of the ``FloatingPointError`` raised when ``loss`` is not finite (say
+            which loss, at which step, and what to try).
+        clip: ``(parameters, max_norm)`` to clip the gradients' total norm before the step, or None.
+
+    Raises:
+        FloatingPointError: ``loss`` is NaN or infinite (nothing is updated).
+    """
+    if not torch.isfinite(loss):
+        raise FloatingPointError(problem)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        nn.utils.clip_grad_norm_(*clip)
+    optimizer.step()
+
+
 def _new_history() -> dict[str, list]:
     return {"step": [], "loss": [], "lr": [], "val_step": [], "val_psnr": [], "val_ssim": []}
 
@@ -228,13 +254,8 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
                                                  **({"ref": refs[0]} if refs else {}))
             else:
                 loss_value = criterion(model(lr_batch, *refs).float(), hr_batch)
-        if not torch.isfinite(loss_value):
-            raise FloatingPointError(f"loss became {loss_value.item()} at step {step}; lower lr or clip gradients")
-        optimizer.zero_grad(set_to_none=True)
-        loss_value.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        guarded_step(optimizer, loss_value, f"loss became {loss_value.item()} at step {step}; lower lr or clip gradients",
+                     clip=None if grad_clip is None else (model.parameters(), grad_clip))
         scheduler.step()
         state.step, state.last_loss, state.event = step, loss_value.item(), "step"
         state.elapsed = time.perf_counter() - t0

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import srlib
-from srlib.train import TrainState, fit, validate
+from srlib.train import TrainState, fit, guarded_step, validate
 
 
 class CropSource:
@@ -89,6 +89,18 @@ def test_nan_loss_stops_training(smooth_image):
     with pytest.raises(FloatingPointError, match="step 1"):
         fit(make_model(), CropSource(smooth_image), steps=3, loss=lambda sr, hr: (sr - hr).mean() * float("nan"),
             progress=False, verbose=False)
+
+
+def test_guarded_step_updates_clips_and_refuses_non_finite_losses():
+    layer = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(layer.parameters(), lr=1.0)
+    before = [p.detach().clone() for p in layer.parameters()]
+    with pytest.raises(FloatingPointError, match="loss is nan here"):
+        guarded_step(opt, layer(torch.ones(1, 3)).sum() * float("nan"), "loss is nan here")
+    assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters()))  # nothing moved
+    guarded_step(opt, 1000 * layer(torch.ones(1, 3)).sum(), "unused", clip=(layer.parameters(), 0.5))
+    step = torch.cat([(a - b.detach()).flatten() for a, b in zip(before, layer.parameters())])
+    assert math.isclose(step.norm().item(), 0.5, rel_tol=1e-5)  # lr 1 x the clipped gradient of norm 0.5
 
 
 def test_validate_bicubic_callable_matches_untrained_upscaler(smooth_image):

@@ -10,9 +10,6 @@ missing browser is a failure: CI must not pass by skipping.
 """
 from __future__ import annotations
 
-import os
-
-import numpy as np
 import pytest
 import torch
 

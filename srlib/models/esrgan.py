@@ -44,7 +44,7 @@ from torch import nn
 
 from . import register_model
 from .common import build, conv3x3
-from .enhancenet import NearestUpsample, check_power_of_two
+from .enhancenet import NearestUpsample
 from .srresnet import make_discriminator
 
 NEGATIVE_SLOPE = 0.2  # LeakyReLU slope of every activation (official code)
