@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["LEVELS", "GroupSpec", "GROUPS", "RefGroup", "refsr_benchmark", "save_refsr_benchmark",
-           "reference_similarity", "ReferencePatchSampler", "warped_crop"]
+           "reference_similarity", "ReferencePatchSampler", "ShiftedCopySampler", "shifted_crop", "warped_crop"]
 
 #: Similarity levels from the most to the least similar; CUFED5 numbers them 1..5 in this order.
 LEVELS = ("XH", "H", "M", "L", "XL")
@@ -191,12 +191,26 @@ def _neighbour_box(top: int, left: int, size: int, shape: Sequence[int], generat
     return options[int(torch.randint(len(options), (), generator=generator))]
 
 
-def _random_box(image: Tensor, size: int, generator: torch.Generator) -> tuple[int, int]:
+def _random_box(image: Tensor, size: int, generator: torch.Generator, margin: int = 0) -> tuple[int, int]:
+    """A random ``size`` box at least ``margin`` px inside the image."""
     _, h, w = image.shape
-    if min(h, w) < size:
-        raise ValueError(f"a {size}-px box does not fit in a {h}x{w} image; use a smaller size")
-    return (int(torch.randint(h - size + 1, (), generator=generator)),
-            int(torch.randint(w - size + 1, (), generator=generator)))
+    if min(h, w) < size + 2 * margin:
+        raise ValueError(f"a {size}-px box does not fit in a {h}x{w} image" + (f" with a {margin}-px margin" if margin else "")
+                         + "; use a smaller size")
+    return (margin + int(torch.randint(h - size - 2 * margin + 1, (), generator=generator)),
+            margin + int(torch.randint(w - size - 2 * margin + 1, (), generator=generator)))
+
+
+def shifted_crop(image: Tensor, top: int, left: int, size: int, shift: tuple[int, int]) -> Tensor:
+    """The ``size`` box at (top, left) moved by ``shift`` = (rows, columns) whole pixels: the same scene, translated.
+
+    Raises ``ValueError`` if the moved box leaves the image (no padding: every pixel is real content).
+    """
+    _, h, w = image.shape
+    t, s = top + shift[0], left + shift[1]
+    if not (0 <= t <= h - size and 0 <= s <= w - size):
+        raise ValueError(f"the {size}-px box at ({top}, {left}) moved by {tuple(shift)} leaves the {h}x{w} image")
+    return _crop(image, t, s, size)
 
 
 # --------------------------------------------------------------------------------------- benchmark
@@ -386,3 +400,49 @@ class ReferencePatchSampler:
         hr = torch.stack([p[0] for p in pairs])
         ref = torch.stack([p[1] for p in pairs])
         return bicubic_downscale(hr, self.scale), hr, ref
+
+
+class ShiftedCopySampler(ReferencePatchSampler):
+    """Training triplets whose reference is the HR patch itself, translated: a probe of the reference path.
+
+    The reference is the same image's crop at the HR box moved by (dy, dx) whole HR pixels, each drawn
+    uniformly from ``[-max_shift, max_shift]`` (:func:`shifted_crop`: real content, no wrap-around).
+    ``max_shift=0`` gives the HR patch exactly: a perfect reference, which any model able to carry
+    detail through its reference path can copy. No real reference is like this; the sampler isolates
+    two questions that :class:`ReferencePatchSampler`'s mix cannot: does the reference path carry
+    detail at all, and does it survive a misalignment of a few pixels? One random flip/rotation is
+    applied to the patch and its reference together.
+
+    Args:
+        patch_size: HR patch side (a multiple of ``scale``). Default: 48.
+        scale: SR factor. Default: 4.
+        max_shift: the largest translation, in HR pixels (>= 0). Default: 0.
+        images: as :class:`ReferencePatchSampler`; only images with room for the shift are used.
+
+    Example:
+        >>> sampler = ShiftedCopySampler(patch_size=16, max_shift=0, images={"x": torch.rand(3, 40, 40)})
+        >>> lr, hr, ref = sampler.sample_batch(2, torch.Generator().manual_seed(0))
+        >>> torch.equal(hr, ref), tuple(lr.shape)
+        (True, (2, 3, 4, 4))
+    """
+
+    def __init__(self, patch_size: int = 48, scale: int = 4, max_shift: int = 0, images: dict[str, Tensor] | None = None):
+        if max_shift < 0 or int(max_shift) != max_shift:
+            raise ValueError(f"max_shift must be a whole number of HR pixels >= 0, got {max_shift}")
+        super().__init__(patch_size, scale, images)
+        self.max_shift = int(max_shift)
+        self.images = [img for img in self.images if min(img.shape[-2:]) >= patch_size + 2 * self.max_shift]
+        if not self.images:
+            raise ValueError(f"no image is at least {patch_size + 2 * self.max_shift} px on each side "
+                             f"(patch {patch_size} + twice the shift {self.max_shift})")
+
+    def sample(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One (hr, ref) pair, each (3, p, p): ref is hr's box moved by up to ``max_shift`` px."""
+        from .data import dihedral
+
+        size, reach = self.patch_size, self.max_shift
+        image = self.images[int(torch.randint(len(self.images), (), generator=generator))]
+        top, left = _random_box(image, size, generator, margin=reach)
+        shift = tuple(int(v) for v in torch.randint(-reach, reach + 1, (2,), generator=generator))
+        k = int(torch.randint(8, (), generator=generator))
+        return dihedral(_crop(image, top, left, size), k), dihedral(shifted_crop(image, top, left, size, shift), k)

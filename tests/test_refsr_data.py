@@ -11,8 +11,8 @@ import torch
 
 from srlib.data import ReferenceFolder, bundled_image
 from srlib.degrade import bicubic_downscale, round_to_uint8
-from srlib.refsr_data import (GROUPS, LEVELS, ReferencePatchSampler, refsr_benchmark, reference_similarity,
-                              save_refsr_benchmark, warped_crop)
+from srlib.refsr_data import (GROUPS, LEVELS, ReferencePatchSampler, ShiftedCopySampler, refsr_benchmark,
+                              reference_similarity, save_refsr_benchmark, shifted_crop, warped_crop)
 
 SIZE = 96
 
@@ -153,3 +153,34 @@ def test_sampler_reference_kinds():
         ReferencePatchSampler(p_warp=0.8, p_overlap=0.5)
     with pytest.raises(ValueError, match="multiple of the scale"):
         ReferencePatchSampler(patch_size=30)
+
+
+def test_shifted_crop_moves_the_box_and_refuses_to_leave_the_image():
+    image = torch.rand(3, 20, 30, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(shifted_crop(image, 5, 6, 8, (2, -3)), image[:, 7:15, 3:11])
+    assert torch.equal(shifted_crop(image, 5, 6, 8, (0, 0)), image[:, 5:13, 6:14])
+    with pytest.raises(ValueError, match="leaves the 20x30 image"):
+        shifted_crop(image, 5, 6, 8, (-6, 0))
+
+
+def test_shifted_copy_sampler_references_are_the_patch_translated():
+    image = torch.rand(3, 40, 44, generator=torch.Generator().manual_seed(5))
+    exact = ShiftedCopySampler(patch_size=16, max_shift=0, images={"x": image})
+    lr, hr, ref = exact.sample_batch(4, torch.Generator().manual_seed(0))
+    assert torch.equal(ref, hr) and torch.equal(lr, bicubic_downscale(hr, 4))
+    moved = ShiftedCopySampler(patch_size=16, max_shift=3, images={"x": image})
+    g, shifts = torch.Generator().manual_seed(1), set()
+    for _ in range(20):
+        hr, ref = moved.sample(g)
+        # the reference is the patch moved by whole pixels: some offset within +-3 lines them up exactly
+        # (up to the shared flip/rotation, which keeps the overlap an exact block of both)
+        match = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                 if torch.equal(hr[:, max(dy, 0):16 + min(dy, 0), max(dx, 0):16 + min(dx, 0)],
+                                ref[:, max(-dy, 0):16 + min(-dy, 0), max(-dx, 0):16 + min(-dx, 0)])]
+        assert match
+        shifts.add(match[0])
+    assert len(shifts) > 5  # many different shifts are drawn
+    with pytest.raises(ValueError, match="no image is at least 56 px"):
+        ShiftedCopySampler(patch_size=16, max_shift=20, images={"x": image})
+    with pytest.raises(ValueError, match="whole number of HR pixels"):
+        ShiftedCopySampler(max_shift=-1)
