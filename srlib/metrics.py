@@ -32,7 +32,7 @@ from torch import Tensor
 from .color import rgb_to_y
 from .degrade import round_to_uint8
 
-__all__ = ["psnr", "ssim", "psnr_rgb", "ssim_rgb", "evaluate", "texture_distance"]
+__all__ = ["psnr", "ssim", "psnr_rgb", "ssim_rgb", "evaluate", "neighbour_differences", "texture_distance"]
 
 SSIM_WINDOW = 11     # Wang et al.: fspecial('gaussian', 11, 1.5)
 SSIM_SIGMA = 1.5
@@ -209,6 +209,30 @@ def evaluate(sr: Tensor, hr: Tensor, scale: Union[int, None], *, y_channel: bool
     return {"psnr": psnr(sr, hr, scale, **kw), "ssim": ssim(sr, hr, scale, **kw)}
 
 
+def neighbour_differences(y: Tensor, mask: Union[Tensor, None] = None) -> Tensor:
+    """Differences of horizontally and vertically neighbouring pixels: the statistic TSD compares.
+
+    Args:
+        y: one channel, ``(..., H, W)`` (TSD uses luma on the [0, 255] scale).
+        mask: optional ``(H, W)`` region: only the pairs with both pixels inside are kept.
+
+    Returns:
+        Without a mask, ``(..., D)`` with ``D = H (W - 1) + (H - 1) W``: the horizontal pairs (row by
+        row), then the vertical ones. With a mask, a 1-D tensor of the kept pairs (``y`` must be 2-D).
+
+    Example:
+        >>> neighbour_differences(torch.tensor([[0., 1.], [3., 5.]]))
+        tensor([1., 2., 3., 4.])
+    """
+    horizontal, vertical = y[..., :, 1:] - y[..., :, :-1], y[..., 1:, :] - y[..., :-1, :]
+    if mask is None:
+        return torch.cat([horizontal.flatten(-2), vertical.flatten(-2)], dim=-1)
+    if y.dim() != 2 or mask.shape != y.shape:
+        raise ValueError(f"a mask needs one 2-D image of its size, got y {tuple(y.shape)} and mask {tuple(mask.shape)}")
+    mask = mask.bool()
+    return torch.cat([horizontal[mask[:, 1:] & mask[:, :-1]], vertical[mask[1:] & mask[:-1]]])
+
+
 def texture_distance(sr: Tensor, hr: Tensor, scale: Union[int, None] = None, *,
                      shave: Union[int, None] = None) -> Union[float, Tensor]:
     """Texture-statistics distance (TSD): how far the local-contrast statistics of ``sr`` are from ``hr``'s.
@@ -244,8 +268,6 @@ def texture_distance(sr: Tensor, hr: Tensor, scale: Union[int, None] = None, *,
     a, b, single = _prepare(sr, hr, scale, True, shave, True, "texture_distance")
 
     def contrasts(y: Tensor) -> Tensor:  # (N, 1, H, W) -> (N, D) sorted neighbour differences
-        horizontal = (y[..., :, 1:] - y[..., :, :-1]).flatten(1)
-        vertical = (y[..., 1:, :] - y[..., :-1, :]).flatten(1)
-        return torch.cat([horizontal, vertical], dim=1).sort(dim=1).values
+        return neighbour_differences(y).flatten(1).sort(dim=1).values
 
     return _out((contrasts(a) - contrasts(b)).abs().mean(dim=1), single)

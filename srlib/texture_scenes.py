@@ -216,17 +216,16 @@ def region_contrasts(image: Tensor, mask: Tensor) -> Tensor:
     """Differences of horizontally and vertically neighbouring Y values (grey levels, uint8-rounded
     image) for the neighbour pairs that lie wholly inside ``mask`` (H, W): a 1-D float64 tensor.
 
-    The same local-contrast statistic as :func:`srlib.metrics.texture_distance`, restricted to a region."""
+    The same local-contrast statistic as :func:`srlib.metrics.texture_distance`
+    (:func:`srlib.metrics.neighbour_differences`), restricted to a region."""
     from .color import rgb_to_y
+    from .metrics import neighbour_differences
 
     if image.dim() != 3 or image.shape[0] != 3 or mask.shape != image.shape[1:]:
         raise ValueError(f"expected an image (3, H, W) and a mask (H, W) of the same size, got "
                          f"{tuple(image.shape)} and {tuple(mask.shape)}")
     y = 255 * rgb_to_y(round_to_uint8(image.clamp(0, 1))).double()[0]
-    mask = mask.bool()
-    horizontal = (y[:, 1:] - y[:, :-1])[mask[:, 1:] & mask[:, :-1]]
-    vertical = (y[1:] - y[:-1])[mask[1:] & mask[:-1]]
-    return torch.cat([horizontal, vertical])
+    return neighbour_differences(y, mask)
 
 
 def _w1(a: Tensor, b: Tensor) -> float:

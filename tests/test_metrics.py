@@ -176,3 +176,20 @@ def test_protocol_end_to_end_against_skimage():
                                      data_range=255)
     assert abs(ssim(sr, hr, 4) - expected) < 1e-4
     assert 20 < psnr(sr, hr, 4) < 40 and 0.5 < ssim(sr, hr, 4) < 1
+
+
+def test_neighbour_differences_all_pairs_or_those_inside_a_region():
+    from srlib.metrics import neighbour_differences
+
+    y = torch.arange(12.0).reshape(3, 4) ** 2
+    every = neighbour_differences(y)
+    assert every.shape == (3 * 3 + 2 * 4,)
+    assert torch.equal(every[:3], torch.tensor([1.0, 3.0, 5.0]))  # first row, left to right
+    assert torch.equal(every[9:13], y[1] - y[0])  # then the vertical pairs
+    assert torch.equal(neighbour_differences(y, torch.ones(3, 4)), every)
+    assert torch.equal(neighbour_differences(y[None, None].expand(2, 1, 3, 4))[1, 0], every)  # batched
+    region = torch.zeros(3, 4, dtype=torch.bool)
+    region[:2, :2] = True  # a 2x2 block: two horizontal pairs and two vertical ones
+    assert torch.equal(neighbour_differences(y, region), torch.tensor([1.0, 25.0 - 16.0, 16.0, 24.0]))
+    with pytest.raises(ValueError, match="mask needs one 2-D image"):
+        neighbour_differences(y[None], torch.ones(3, 4))
