@@ -35,7 +35,12 @@ Choices, with the paper's section where it has one:
   3x3 conv maps it to C channels. (Bicubic downscaling to LR size would throw away exactly the
   detail a reference is for; the unofficial code uses learned stride-2 convs, which keep it too.)
   After the two heads, LR and reference share one feature extractor (srlib choice: the offset
-  estimator then compares features of one kind).
+  estimator then compares features of one kind). The price, measured on the SSEN page
+  (``book/07_deformable/ssen.ipynb``, its two probes): space-to-depth carries the position *within*
+  each LR pixel in the channel index, so a reference moved by a fraction of an LR pixel has its
+  detail in other channels, which offsets at LR resolution cannot undo. ``ssen_tiny`` trained on
+  perfect references copies them (+1.6 dB over bicubic at the ``cpu`` budget), loses 1.75 dB when
+  that reference moves by one HR pixel, and, trained on moved references, closes its masks.
 * Three stacked deformable convolutions (Sec. 3 and its ablation in Sec. 4: three is best):
   ``num_deform``. Modulated (DCNv2 masks): the "similarity-aware" part: the mask lets a layer
   weigh down irrelevant reference content, which is what makes SSEN robust to bad references.
