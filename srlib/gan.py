@@ -174,7 +174,7 @@ def finetune_gan(G: nn.Module, D: nn.Module, data: BatchSource, steps: int, *, c
         # 1. the discriminator, on real HR patches and detached fakes
         real_logits, fake_logits = D(hr), D(sr.detach())
         loss_d = discriminator_loss(real_logits, fake_logits, gan_kind)
-        guarded_step(opt_d, loss_d, f"step {step}: non-finite discriminator loss ({loss_d.item()}); "
+        guarded_step(opt_d, loss_d, lambda: f"step {step}: non-finite discriminator loss ({loss_d.item()}); "
                                     "lower the learning rate or the adversarial weight")
 
         # 2. the generator: content + pixel + adversarial, judged by the updated discriminator
@@ -183,7 +183,7 @@ def finetune_gan(G: nn.Module, D: nn.Module, data: BatchSource, steps: int, *, c
         loss_adv = generator_loss(fake_for_g, real_for_g, gan_kind)
         loss_content, loss_pixel = content(sr, hr), F.l1_loss(sr, hr)
         loss_g = content_weight * loss_content + pixel_weight * loss_pixel + gan_weight * loss_adv
-        guarded_step(opt_g, loss_g, f"step {step}: non-finite generator loss ({loss_g.item()}: content "
+        guarded_step(opt_g, loss_g, lambda: f"step {step}: non-finite generator loss ({loss_g.item()}: content "
                                     f"{loss_content.item()}, pixel {loss_pixel.item()}, adversarial "
                                     f"{loss_adv.item()}); lower the learning rate or the adversarial weight")
 

@@ -319,8 +319,8 @@ def train_on_scenes(model: torch.nn.Module, steps: int, *, warmup: int = 0, text
         l1 = F.l1_loss(sr, hr)
         texture = texture_loss(sr, hr) if step >= warmup else torch.zeros((), device=device)
         loss = l1 + texture_weight * texture
-        guarded_step(optimizer, loss, f"non-finite loss at step {step} (l1 {l1.item()}, texture {texture.item()}); "
-                                      "lower the learning rate or the texture weight")
+        guarded_step(optimizer, loss, lambda: f"non-finite loss at step {step} (l1 {l1.item()}, texture "
+                                              f"{texture.item()}); lower the learning rate or the texture weight")
         history["step"].append(step + 1)
         history["l1"].append(l1.item())
         history["texture"].append(texture.item())

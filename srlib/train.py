@@ -143,7 +143,7 @@ class FitResult:
     extra: dict = field(default_factory=dict)
 
 
-def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, problem: str,
+def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, problem: Callable[[], str],
                  clip: tuple[Iterable[nn.Parameter], float] | None = None) -> None:
     """One optimiser step on ``loss``, refusing a non-finite one: zero the gradients, back-propagate, step.
 
@@ -153,15 +153,16 @@ def guarded_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, problem: 
     Args:
         optimizer: the optimiser of the parameters ``loss`` depends on.
         loss: a scalar.
-        problem: the message of the ``FloatingPointError`` raised when ``loss`` is not finite (say
-            which loss, at which step, and what to try).
+        problem: makes the message of the ``FloatingPointError`` raised when ``loss`` is not finite
+            (which loss, at which step, what to try). A function, called only then: building the
+            message every step would read losses off the GPU (``.item()``) in the hot loop.
         clip: ``(parameters, max_norm)`` to clip the gradients' total norm before the step, or None.
 
     Raises:
         FloatingPointError: ``loss`` is NaN or infinite (nothing is updated).
     """
     if not torch.isfinite(loss):
-        raise FloatingPointError(problem)
+        raise FloatingPointError(problem())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if clip is not None:
@@ -254,7 +255,8 @@ def fit(model: nn.Module, data: BatchSource, steps: int, *, batch_size: int = 16
                                                  **({"ref": refs[0]} if refs else {}))
             else:
                 loss_value = criterion(model(lr_batch, *refs).float(), hr_batch)
-        guarded_step(optimizer, loss_value, f"loss became {loss_value.item()} at step {step}; lower lr or clip gradients",
+        guarded_step(optimizer, loss_value,
+                     lambda: f"loss became {loss_value.item()} at step {step}; lower lr or clip gradients",
                      clip=None if grad_clip is None else (model.parameters(), grad_clip))
         scheduler.step()
         state.step, state.last_loss, state.event = step, loss_value.item(), "step"

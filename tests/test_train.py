@@ -96,9 +96,10 @@ def test_guarded_step_updates_clips_and_refuses_non_finite_losses():
     opt = torch.optim.SGD(layer.parameters(), lr=1.0)
     before = [p.detach().clone() for p in layer.parameters()]
     with pytest.raises(FloatingPointError, match="loss is nan here"):
-        guarded_step(opt, layer(torch.ones(1, 3)).sum() * float("nan"), "loss is nan here")
+        guarded_step(opt, layer(torch.ones(1, 3)).sum() * float("nan"), lambda: "loss is nan here")
     assert all(torch.equal(a, b) for a, b in zip(before, layer.parameters()))  # nothing moved
-    guarded_step(opt, 1000 * layer(torch.ones(1, 3)).sum(), "unused", clip=(layer.parameters(), 0.5))
+    # a finite loss never builds the message (here it would raise ZeroDivisionError)
+    guarded_step(opt, 1000 * layer(torch.ones(1, 3)).sum(), lambda: 1 / 0, clip=(layer.parameters(), 0.5))
     step = torch.cat([(a - b.detach()).flatten() for a, b in zip(before, layer.parameters())])
     assert math.isclose(step.norm().item(), 0.5, rel_tol=1e-5)  # lr 1 x the clipped gradient of norm 0.5
 
