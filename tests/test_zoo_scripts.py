@@ -155,3 +155,44 @@ def test_train_sftgan_scenes_writes_weights_that_reload_with_their_scores(tmp_pa
     assert json.loads(out.with_suffix(".json").read_text())["sha256"] == zoo.sha256_of(out)
     scores = ts.score_on_scenes(model, ts.benchmark_scenes(), ts.default_judge(), use_map=False)
     assert scores["psnr"] == pytest.approx(provenance["benchmark"]["psnr"], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def val_photos_as_png(tmp_path_factory):
+    """The bundled validation photos written as PNG files: a benchmark folder whose scores the zoo records."""
+    from srlib.data import bundled_images, save_image
+
+    folder = tmp_path_factory.mktemp("val_hr")
+    for name, image in bundled_images("val").items():
+        save_image(image, folder / f"{name}.png")  # uint8 photos: the PNG round trip is exact
+    return folder
+
+
+def test_check_zoo_benchmarks_reproduces_the_zoo_record_and_applies_the_bar(val_photos_as_png, capsys):
+    check = load_script("check_zoo_benchmarks")
+    record = zoo.pretrained_info("espcn_x4")
+    gain = record["val_psnr"] - record["bicubic_val_psnr"]
+    argv = ["--hr-dir", str(val_photos_as_png), "--pattern", "espcn_x4", "--json"]
+    assert check.main(argv + ["--min-gain", f"{gain - 0.05:.2f}"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (row,) = report["checkpoints"]
+    assert row["name"] == "espcn_x4" and report["images"] == 5
+    assert abs(row["psnr"] - record["val_psnr"]) < 0.01 and abs(report["bicubic_psnr"] - record["bicubic_val_psnr"]) < 0.01
+    assert check.main(argv + ["--min-gain", f"{gain + 0.05:.2f}"]) == 1  # the same scores below a higher bar
+    assert not json.loads(capsys.readouterr().out)["checkpoints"][0]["passes"]
+
+
+def test_check_zoo_benchmarks_leaves_out_what_a_plain_folder_cannot_score(val_photos_as_png, capsys):
+    check = load_script("check_zoo_benchmarks")
+    why = {e["name"]: check.left_out_because(e) for e in zoo.list_pretrained("*_x4")}
+    assert "reference" in why["ttsr_tiny_x4"] and "blind" in why["dasr_tiny_x4"]
+    assert "perceptual" in why["rrdbnet_tiny_esrgan_x4"] and why["rcan_tiny_x4"] is None
+    with pytest.raises(SystemExit) as exc:  # nothing left to score is a usage error, not a pass
+        check.main(["--hr-dir", str(val_photos_as_png), "--pattern", "*esrgan*"])
+    assert exc.value.code == 2 and "no distortion checkpoint" in capsys.readouterr().err
+
+
+def test_check_zoo_benchmarks_says_where_a_missing_benchmark_goes(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        load_script("check_zoo_benchmarks").main(["--dataset", "Set5", "--root", str(tmp_path)])
+    assert exc.value.code == 2 and str(tmp_path) in capsys.readouterr().err
