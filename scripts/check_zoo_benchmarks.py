@@ -7,6 +7,7 @@ benchmarks, for anyone who has them:
 
     python scripts/check_zoo_benchmarks.py --dataset Set5 --download       # fetch, verify, score
     python scripts/check_zoo_benchmarks.py --dataset Urban100 --min-gain 1.0 --json
+    python scripts/check_zoo_benchmarks.py --dataset DIV2K --split valid
     python scripts/check_zoo_benchmarks.py --hr-dir path/to/any/HR/folder --pattern "edsr*"
 
 For each checkpoint of the chosen scale whose kind is ``distortion`` (the PSNR-oriented ones: the GAN
@@ -80,6 +81,7 @@ def main(argv=None) -> int:
     where.add_argument("--dataset", help="Set5, Set14, B100, Urban100 or DIV2K (srlib.data.load_benchmark)")
     where.add_argument("--hr-dir", help="a folder of HR images instead")
     p.add_argument("--root", help="data root for --dataset (default: $SRLIB_DATA, else ~/.cache/srlib/datasets)")
+    p.add_argument("--split", help="for --dataset: e.g. 'valid' for DIV2K's 100 validation images (default: the first)")
     p.add_argument("--download", action="store_true", help="fetch --dataset if missing (checks its sha256)")
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--pattern", default="*", help="zoo names to score (fnmatch), e.g. 'rcan*'")
@@ -91,7 +93,8 @@ def main(argv=None) -> int:
         if args.dataset.lower() == "cufed5":
             p.error("CUFED5 is a reference-based benchmark: scripts/train_refsr_zoo.py scores its models")
         try:
-            folder = load_benchmark(args.dataset, root=args.root, download=args.download, scale=args.scale)
+            folder = load_benchmark(args.dataset, root=args.root, download=args.download, scale=args.scale,
+                                    split=args.split)
         except (FileNotFoundError, ValueError) as exc:  # not there (the message says where), unknown name
             p.error(str(exc))
         source = f"{args.dataset} ({folder.root})"
