@@ -49,7 +49,8 @@ from .degrade import bicubic_downscale, isotropic_gaussian_kernel, round_to_uint
 
 __all__ = ["CLASSES", "SPLITS", "HIGHPASS_SIGMA", "DETAIL_STD", "TextureScene", "random_class_map", "one_hot",
            "texture_detail", "compose_scene", "random_scene", "TextureSceneDataset", "lr_detail_ratio",
-           "region_contrasts", "TextureJudge", "uniform_map", "train_on_scenes",
+           "region_contrasts", "TextureJudge", "uniform_map", "block_labels", "TextureClassifier",
+           "train_texture_classifier", "classifier_accuracy", "train_on_scenes",
            "score_on_scenes", "benchmark_scenes", "default_judge", "load_scene_model"]
 
 #: Class index -> name. ``flat`` has no texture (a sky); the others are the bundled textures.
@@ -282,32 +283,109 @@ class TextureJudge:
 
 # ------------------------------------------------------------------------------ training and scoring
 def uniform_map(seg: Tensor) -> Tensor:
-    """The uninformative prior: every class equally likely everywhere (same shape as ``seg``)."""
-    return torch.full_like(seg, 1.0 / seg.shape[-3])
+    """The uninformative prior: every class equally likely everywhere (same shape as ``seg``).
+
+    Always contiguous, whatever the layout of ``seg``: convolutions on another memory layout can
+    differ in the last bits, and the uniform map must give the same output for every map it hides."""
+    return torch.full(seg.shape, 1.0 / seg.shape[-3], dtype=seg.dtype, device=seg.device)
+
+
+def block_labels(seg: Tensor, block: int = SCALE) -> Tensor:
+    """Per-block class labels (N, H/block, W/block) from one-hot maps (N, C, H, W): the class of each
+    ``block`` x ``block`` block, or -100 (cross-entropy's ignore index) where the block straddles a
+    border, so a classifier is never asked to name a mixed block."""
+    pooled = F.avg_pool2d(seg, block)
+    share, label = pooled.max(dim=1)
+    return torch.where(share > 0.999, label, torch.full_like(label, -100))
+
+
+class TextureClassifier(torch.nn.Sequential):
+    """A small fully convolutional texture classifier: HR image (N, 3, H, W) -> class logits
+    (N, num_classes, H/4, W/4), one prediction per 4 x 4 block (receptive field 21 px).
+
+    It plays the part of the auxiliary classifier in SFTGAN's official training code, whose
+    discriminator also names the category of the image it sees and whose generator is penalised by
+    cross-entropy when its output is named wrongly (``SFTGAN_ACD_Model`` in BasicSR). Here it is
+    dense, because a scene holds several classes, and it is trained on HR scenes only, then frozen
+    (:func:`train_texture_classifier`)."""
+
+    def __init__(self, num_classes: int = len(CLASSES), width: int = 32):
+        act = lambda: torch.nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
+        conv = torch.nn.Conv2d
+        super().__init__(conv(3, width, 3, 1, 1), act(), conv(width, width, 3, 2, 1), act(),
+                         conv(width, 2 * width, 3, 1, 1), act(), conv(2 * width, 2 * width, 3, 2, 1), act(),
+                         conv(2 * width, 2 * width, 3, 1, 1), act(), conv(2 * width, num_classes, 1))
+
+
+def train_texture_classifier(steps: int = 600, *, batch_size: int = 16, size: int = 48, lr: float = 1e-3,
+                             seed: int = 7) -> tuple[TextureClassifier, list[float]]:
+    """Train a :class:`TextureClassifier` on fresh HR training scenes (cross-entropy against
+    :func:`block_labels`); returns it frozen and in eval mode, with its loss history."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    classifier = TextureClassifier()
+    optimizer = torch.optim.Adam(classifier.parameters(), lr)
+    data = TextureSceneDataset(steps * batch_size, size, "train", 3, seed)
+    history = []
+    for step in range(steps):
+        _, hr, seg = (torch.stack(x) for x in zip(*(data[step * batch_size + i] for i in range(batch_size))))
+        loss = F.cross_entropy(classifier(hr), block_labels(seg))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    return classifier.requires_grad_(False).eval(), history
+
+
+@torch.no_grad()
+def classifier_accuracy(classifier: torch.nn.Module, images: Tensor, class_maps: Tensor) -> float:
+    """Share of the 4 x 4 blocks lying inside one class that ``classifier`` names correctly."""
+    labels = block_labels(one_hot(class_maps))
+    named = classifier(images).argmax(dim=1)
+    inside = labels >= 0
+    return float((named == labels)[inside].float().mean())
 
 
 def train_on_scenes(model: torch.nn.Module, steps: int, *, warmup: int = 0, texture_loss: torch.nn.Module | None = None,
-                    texture_weight: float = 0.0, use_map: bool = True, lr: float = 2e-3, lr_texture: float = 5e-4,
+                    texture_weight: float = 0.0, pixel_weight: float = 1.0, classifier: torch.nn.Module | None = None,
+                    category_weight: float = 0.0, use_map: bool = True, lr: float = 2e-3, lr_texture: float = 5e-4,
                     batch_size: int = 8, size: int = 48, regions: int = 3, seed: int = 1) -> dict[str, list[float]]:
     """Train an SFTGAN-style ``model(lr, seg)`` on fresh training scenes; returns the loss history.
 
     The first ``warmup`` steps minimise L1 alone at learning rate ``lr`` (a PSNR start, as SFTGAN
-    starts from a PSNR-trained network); the remaining ``steps - warmup`` add
-    ``texture_weight * texture_loss(sr, hr)`` at ``lr_texture``. ``use_map=False`` trains the same
-    network with :func:`uniform_map` instead of the true map: the no-prior baseline.
+    starts from a PSNR-trained network); the remaining ``steps - warmup`` minimise, at ``lr_texture``,
 
-    Returns ``{"step", "l1", "texture"}`` lists (texture is 0 during the warm-up).
+        ``pixel_weight * L1 + texture_weight * texture_loss(sr, hr)
+        + category_weight * CE(classifier(sr), block_labels(seg))``
+
+    A ``pixel_weight`` below 1 lets the texture terms outweigh L1, which otherwise pulls synthesised
+    detail (never in phase with the HR image) back towards a blur. The category term needs a frozen
+    ``classifier`` (:func:`train_texture_classifier`): it asks that each block of the output be
+    recognisable as the class of the true map there, SFTGAN's auxiliary-classifier loss.
+    ``use_map=False`` trains the same network with :func:`uniform_map` instead of the true map: the
+    no-prior baseline (it gets the same losses, so the map is the only difference).
+
+    Returns ``{"step", "l1", "texture", "category"}`` lists (texture and category are 0 during the
+    warm-up; L1 is logged unweighted).
     """
     if not 0 <= warmup <= steps:
         raise ValueError(f"warmup must lie in 0..steps ({steps}), got {warmup}")
     if steps > warmup and (texture_loss is None or texture_weight <= 0):
         raise ValueError("steps after the warm-up need a texture_loss and a texture_weight > 0")
+    if (classifier is None) != (category_weight == 0):
+        raise ValueError("the category term needs both a classifier and a category_weight > 0 "
+                         f"(got classifier={type(classifier).__name__}, category_weight={category_weight})")
+    if pixel_weight < 0 or category_weight < 0:
+        raise ValueError(f"loss weights must be >= 0, got pixel_weight={pixel_weight}, "
+                         f"category_weight={category_weight}")
     from .train import guarded_step
 
     device = next(model.parameters()).device
     data = TextureSceneDataset(max(1, steps) * batch_size, size, "train", regions, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr)
-    history: dict[str, list[float]] = {"step": [], "l1": [], "texture": []}
+    history: dict[str, list[float]] = {"step": [], "l1": [], "texture": [], "category": []}
+    if classifier is not None:
+        classifier.requires_grad_(False).eval().to(device)  # frozen: only the generator learns from it
     model.train()
     for step in range(steps):
         if step == warmup:
@@ -317,13 +395,21 @@ def train_on_scenes(model: torch.nn.Module, steps: int, *, warmup: int = 0, text
                                                                      for i in range(batch_size))))
         sr = model(lr_img, seg if use_map else uniform_map(seg))
         l1 = F.l1_loss(sr, hr)
-        texture = texture_loss(sr, hr) if step >= warmup else torch.zeros((), device=device)
-        loss = l1 + texture_weight * texture
+        zero = torch.zeros((), device=device)
+        if step < warmup:
+            texture = category = zero
+            loss = l1
+        else:
+            texture = texture_loss(sr, hr)
+            category = F.cross_entropy(classifier(sr), block_labels(seg)) if classifier is not None else zero
+            loss = pixel_weight * l1 + texture_weight * texture + category_weight * category
         guarded_step(optimizer, loss, lambda: f"non-finite loss at step {step} (l1 {l1.item()}, texture "
-                                              f"{texture.item()}); lower the learning rate or the texture weight")
+                                              f"{texture.item()}, category {category.item()}); lower the learning "
+                                              "rate or the loss weights")
         history["step"].append(step + 1)
         history["l1"].append(l1.item())
         history["texture"].append(texture.item())
+        history["category"].append(category.item())
     model.eval()
     return history
 

@@ -121,6 +121,42 @@ def test_texture_stage_and_its_guards():
         ts.train_on_scenes(tiny_sft(), 2, warmup=0, texture_loss=loss, texture_weight=float("nan"), size=32)
 
 
+def test_category_term_and_its_guards():
+    from srlib.losses import TextureLoss
+
+    loss = TextureLoss({"relu1_1": 1.0}, patch_size=8)
+    classifier = ts.TextureClassifier()
+    history = ts.train_on_scenes(tiny_sft(), 4, warmup=2, texture_loss=loss, texture_weight=1.0, pixel_weight=0.1,
+                                 classifier=classifier, category_weight=0.1, batch_size=2, size=32)
+    assert history["category"][:2] == [0.0, 0.0] and all(c > 0 for c in history["category"][2:])
+    assert not any(p.requires_grad for p in classifier.parameters())  # frozen: the generator alone learns
+    with pytest.raises(ValueError, match="classifier and a category_weight"):
+        ts.train_on_scenes(tiny_sft(), 4, warmup=2, texture_loss=loss, texture_weight=1.0, category_weight=0.1)
+    with pytest.raises(ValueError, match="classifier and a category_weight"):
+        ts.train_on_scenes(tiny_sft(), 4, warmup=2, texture_loss=loss, texture_weight=1.0, classifier=classifier)
+    with pytest.raises(ValueError, match="pixel_weight=-1"):
+        ts.train_on_scenes(tiny_sft(), 4, warmup=2, texture_loss=loss, texture_weight=1.0, pixel_weight=-1)
+
+
+def test_block_labels_ignore_blocks_on_a_border():
+    class_map = torch.zeros(1, 8, 12, dtype=torch.int64)
+    class_map[:, :, 6:] = 2  # the border runs through the middle of the second block column
+    labels = ts.block_labels(ts.one_hot(class_map))
+    assert labels.tolist() == [[[0, -100, 2], [0, -100, 2]]]
+
+
+def test_texture_classifier_learns_hr_textures_not_blur():
+    torch.manual_seed(0)
+    classifier, history = ts.train_texture_classifier(150, batch_size=8)
+    assert sum(history[-10:]) < sum(history[:10]) and not any(p.requires_grad for p in classifier.parameters())
+    test = scenes(4, 64)
+    maps = torch.stack([s.class_map for s in test])
+    hr_accuracy = ts.classifier_accuracy(classifier, torch.stack([s.hr for s in test]), maps)
+    flat_share = float((ts.block_labels(ts.one_hot(maps)) == 0).sum() / (ts.block_labels(ts.one_hot(maps)) >= 0).sum())
+    assert hr_accuracy > max(flat_share, 0.3)  # above calling everything flat, and above chance (0.25)
+    assert ts.TextureClassifier()(torch.rand(2, 3, 32, 40)).shape == (2, len(ts.CLASSES), 8, 10)
+
+
 def test_uniform_map_hides_the_classes():
     net = tiny_sft()
     with torch.no_grad():

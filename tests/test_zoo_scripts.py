@@ -148,10 +148,12 @@ def test_train_sftgan_scenes_writes_weights_that_reload_with_their_scores(tmp_pa
     from srlib import texture_scenes as ts
 
     out = tmp_path / "sft.pt"
-    args = ["--variant", "no_prior", "--steps", "3", "--warmup", "2", "--threads", "1", "--out", str(out)]
+    args = ["--variant", "no_prior", "--steps", "3", "--warmup", "2", "--classifier-steps", "2", "--threads", "1",
+            "--out", str(out)]
     assert load_script("train_sftgan_scenes").main(args) == 0
     model, provenance = ts.load_scene_model("no_prior", out)
     assert provenance["steps"] == 3 and provenance["command"].endswith(" ".join(args))
+    assert provenance["classifier_steps"] == 2 and 0 <= provenance["benchmark"]["classifier_accuracy_sr"] <= 1
     assert json.loads(out.with_suffix(".json").read_text())["sha256"] == zoo.sha256_of(out)
     scores = ts.score_on_scenes(model, ts.benchmark_scenes(), ts.default_judge(), use_map=False)
     assert scores["psnr"] == pytest.approx(provenance["benchmark"]["psnr"], abs=1e-4)
