@@ -263,22 +263,34 @@ class TextureJudge:
         d = self.distances(image, mask)
         return CLASSES.index(min(d, key=d.get))
 
-    def agreement(self, images: Tensor | list[Tensor], class_maps: Tensor | list[Tensor], min_pixels: int = 64) -> float:
-        """Fraction of pixels, over all images, lying in a region (all pixels of one class in the map
-        given) whose texture the judge assigns to that class: 1.0 when the texture follows the map.
-        Regions under ``min_pixels`` are skipped as too small to judge."""
-        agree = total = 0
+    def _tally(self, images, class_maps, min_pixels: int) -> tuple[list[int], list[int]]:
+        """Per class: pixels in regions judged to be that class, and pixels in regions of that class."""
+        agree, total = [0] * len(CLASSES), [0] * len(CLASSES)
         for image, class_map in zip(images, class_maps):
             for c in class_map.unique().tolist():
                 mask = class_map == c
                 n = int(mask.sum())
                 if n < min_pixels:
                     continue
-                total += n
-                agree += n * (self.classify(image, mask) == c)
-        if not total:
+                total[c] += n
+                agree[c] += n * (self.classify(image, mask) == c)
+        if not sum(total):
             raise ValueError("no region is large enough to judge")
-        return agree / total
+        return agree, total
+
+    def agreement(self, images: Tensor | list[Tensor], class_maps: Tensor | list[Tensor], min_pixels: int = 64) -> float:
+        """Fraction of pixels, over all images, lying in a region (all pixels of one class in the map
+        given) whose texture the judge assigns to that class: 1.0 when the texture follows the map.
+        Regions under ``min_pixels`` are skipped as too small to judge."""
+        agree, total = self._tally(images, class_maps, min_pixels)
+        return sum(agree) / sum(total)
+
+    def agreement_by_class(self, images: Tensor | list[Tensor], class_maps: Tensor | list[Tensor],
+                           min_pixels: int = 64) -> dict[str, float]:
+        """:meth:`agreement` class by class: ``{class name: share of that class's pixels judged to be
+        it}``, for the classes the maps hold in regions of at least ``min_pixels``."""
+        agree, total = self._tally(images, class_maps, min_pixels)
+        return {CLASSES[c]: agree[c] / total[c] for c in range(len(CLASSES)) if total[c]}
 
 
 # ------------------------------------------------------------------------------ training and scoring
@@ -317,6 +329,11 @@ class TextureClassifier(torch.nn.Sequential):
                          conv(2 * width, 2 * width, 3, 1, 1), act(), conv(2 * width, num_classes, 1))
 
 
+def _batch(data: TextureSceneDataset, step: int, batch_size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Scenes ``step * batch_size`` onwards, stacked: (lr, hr, seg) batches."""
+    return tuple(torch.stack(x) for x in zip(*(data[step * batch_size + i] for i in range(batch_size))))
+
+
 def train_texture_classifier(steps: int = 600, *, batch_size: int = 16, size: int = 48, lr: float = 1e-3,
                              seed: int = 7) -> tuple[TextureClassifier, list[float]]:
     """Train a :class:`TextureClassifier` on fresh HR training scenes (cross-entropy against
@@ -328,7 +345,7 @@ def train_texture_classifier(steps: int = 600, *, batch_size: int = 16, size: in
     data = TextureSceneDataset(steps * batch_size, size, "train", 3, seed)
     history = []
     for step in range(steps):
-        _, hr, seg = (torch.stack(x) for x in zip(*(data[step * batch_size + i] for i in range(batch_size))))
+        _, hr, seg = _batch(data, step, batch_size)
         loss = F.cross_entropy(classifier(hr), block_labels(seg))
         optimizer.zero_grad()
         loss.backward()
@@ -391,8 +408,7 @@ def train_on_scenes(model: torch.nn.Module, steps: int, *, warmup: int = 0, text
         if step == warmup:
             for group in optimizer.param_groups:
                 group["lr"] = lr_texture
-        lr_img, hr, seg = (torch.stack(x).to(device) for x in zip(*(data[step * batch_size + i]
-                                                                     for i in range(batch_size))))
+        lr_img, hr, seg = (x.to(device) for x in _batch(data, step, batch_size))
         sr = model(lr_img, seg if use_map else uniform_map(seg))
         l1 = F.l1_loss(sr, hr)
         zero = torch.zeros((), device=device)

@@ -91,6 +91,11 @@ def test_judge_recognises_hr_textures_and_not_blur():
     assert judge.agreement([s.hr for s in test], [swapped[m] for m in maps]) < flat + 0.2
     with pytest.raises(ValueError, match="too few"):
         judge.distances(test[0].hr, torch.zeros(96, 96, dtype=torch.bool))
+    by_class = judge.agreement_by_class([upscale_bicubic(s.lr, 4) for s in test], maps)
+    assert by_class["flat"] > 0.9 and by_class["grass"] < 0.1  # a blur looks flat, never like grass
+    pixels = {name: sum(int((m == c).sum()) for m in maps) for c, name in enumerate(ts.CLASSES)}
+    weighted = sum(by_class[k] * pixels[k] for k in by_class) / sum(pixels[k] for k in by_class)
+    assert weighted == pytest.approx(blurred)  # the per-class shares add up to the overall agreement
 
 
 def tiny_sft():
