@@ -73,12 +73,12 @@ def main(argv=None) -> int:
     texture_loss = TextureLoss({name: 1.0 for name in args.texture_layers.split(",")}, weights="selfsup",
                                patch_size=args.texture_patch)
     use_map = args.variant == "sft"
+    test = ts.benchmark_scenes()
+    maps = torch.stack([s.class_map for s in test])
     t0 = time.perf_counter()
     classifier, accuracy = None, {}
     if args.category_weight > 0:
         classifier, _ = ts.train_texture_classifier(args.classifier_steps)
-        test = ts.benchmark_scenes()
-        maps = torch.stack([s.class_map for s in test])
         accuracy = {"classifier_accuracy_hr": round(ts.classifier_accuracy(
                         classifier, torch.stack([s.hr for s in test]), maps), 4),
                     "classifier_accuracy_bicubic": round(ts.classifier_accuracy(
@@ -91,10 +91,9 @@ def main(argv=None) -> int:
                                  classifier=classifier, category_weight=args.category_weight, use_map=use_map,
                                  lr=args.lr, lr_texture=args.lr_texture, seed=args.seed + 1)
     seconds = time.perf_counter() - t0
-    scores = ts.score_on_scenes(model, ts.benchmark_scenes(), ts.default_judge(), use_map=use_map)
+    scores = ts.score_on_scenes(model, test, ts.default_judge(), use_map=use_map)
     if classifier is not None:
-        scores["classifier_accuracy_sr"] = ts.classifier_accuracy(
-            classifier, torch.stack(scores["outputs"]), torch.stack([s.class_map for s in ts.benchmark_scenes()]))
+        scores["classifier_accuracy_sr"] = ts.classifier_accuracy(classifier, torch.stack(scores["outputs"]), maps)
     scores = {k: round(v, 4) for k, v in scores.items() if k != "outputs"}
     print(f"trained in {seconds:.0f} s; on the benchmark scenes: {scores}")
 

@@ -340,6 +340,8 @@ def train_texture_classifier(steps: int = 600, *, batch_size: int = 16, size: in
     :func:`block_labels`); returns it frozen and in eval mode, with its loss history."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    from .train import guarded_step
+
     classifier = TextureClassifier()
     optimizer = torch.optim.Adam(classifier.parameters(), lr)
     data = TextureSceneDataset(steps * batch_size, size, "train", 3, seed)
@@ -347,9 +349,7 @@ def train_texture_classifier(steps: int = 600, *, batch_size: int = 16, size: in
     for step in range(steps):
         _, hr, seg = _batch(data, step, batch_size)
         loss = F.cross_entropy(classifier(hr), block_labels(seg))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        guarded_step(optimizer, loss, lambda: f"non-finite classifier loss at step {step}; lower the learning rate")
         history.append(loss.item())
     return classifier.requires_grad_(False).eval(), history
 
