@@ -18,7 +18,7 @@ reproduces them from the shipped weights. ``--pixel-weight 1 --category-weight 0
 before the category term (its networks, shipped until 2026-11-22, scored 62 % agreement with the
 true map, and 69 % without the map).
 
-Runtime: about 0.4 s per texture step on one core (1,800 steps and the classifier: about 12 minutes)::
+Runtime on one core: the classifier about 1 minute, 1,800 steps about 8 (555 s in all, measured)::
 
     python scripts/train_sftgan_scenes.py --variant sft --threads 1
     python scripts/train_sftgan_scenes.py --variant no_prior --threads 1
