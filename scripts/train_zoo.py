@@ -34,10 +34,15 @@ def main(argv=None) -> int:
     p.add_argument("--patch-size", type=int, default=96, help="HR patch side")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--loss", default="l1")
+    p.add_argument("--grad-clip", type=float, default=None, metavar="NORM",
+                   help="clip the gradients' total norm to NORM (default: no clipping); a high learning rate "
+                        "that diverges now and then can train with it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change one field of the model's configuration, e.g. --set num_feat=16 (repeatable; the "
                         "checkpoint records it, so load_pretrained rebuilds the same network)")
     args = zoo.parse_run_args(p, argv)
+    if args.grad_clip is not None and not args.grad_clip > 0:
+        p.error(f"--grad-clip must be a positive norm, got {args.grad_clip}")
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -59,11 +64,12 @@ def main(argv=None) -> int:
     # another loss, lr, patch size... never resumes from this one's state (and so never mislabels it).
     settings = [args.model, args.scale, args.steps, args.batch_size, args.patch_size, args.lr, args.loss, args.seed]
     settings += [sorted(overrides.items())] if overrides else []  # unchanged digests for runs without --set
+    settings += [("grad_clip", args.grad_clip)] if args.grad_clip is not None else []
     digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:10]
     work = Path("_build/zoo") / f"{args.name}.{digest}.train.pt"
     result = fit(net, data, args.steps, batch_size=args.batch_size, lr=args.lr, loss=args.loss, val_images=val,
                  scale=args.scale, seed=args.seed, device=args.device, checkpoint=work, checkpoint_every=500,
-                 resume=True, progress=sys.stderr.isatty())
+                 resume=True, progress=sys.stderr.isatty(), grad_clip=args.grad_clip)
     net.cpu()
     final = validate(net, val, args.scale)
     bicubic = validate(lambda lr: upscale_bicubic(lr, args.scale), val, args.scale)
@@ -71,7 +77,7 @@ def main(argv=None) -> int:
         "training_data": f"srlib.data bundled 'train' split ({len(train)} scikit-image images: {', '.join(train)})",
         "validation_data": f"bundled 'val' split ({', '.join(val)})",
         "steps": args.steps, "batch_size": args.batch_size, "hr_patch": args.patch_size, "lr": args.lr,
-        "loss": args.loss, "overrides": overrides, "seed": args.seed,
+        "loss": args.loss, "grad_clip": args.grad_clip, "overrides": overrides, "seed": args.seed,
         **zoo.run_provenance("train_zoo.py", argv or sys.argv[1:], result.device, result.seconds),
     }
     path = zoo.save_checkpoint(net, zoo.WEIGHTS_DIR / f"{args.name}.pt", meta=provenance)

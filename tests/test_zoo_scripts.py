@@ -107,6 +107,27 @@ def test_train_zoo_set_changes_the_configuration_and_the_checkpoint_rebuilds_it(
             load_script("train_zoo").main(args[:-2] + bad)
 
 
+def test_train_zoo_grad_clip_reaches_the_loop_and_the_provenance(temporary_zoo, monkeypatch, capsys):
+    script = load_script("train_zoo")
+    seen = {}
+    real_fit = script.fit
+
+    def recording_fit(*args, **kwargs):
+        seen["grad_clip"] = kwargs.get("grad_clip")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(script, "fit", recording_fit)
+    args = ["--model", "espcn_tiny", "--scale", "2", "--steps", "1", "--patch-size", "16", "--batch-size", "2",
+            "--grad-clip", "0.2", "--name", "espcn_clip_x2_test", "--threads", "1"]
+    assert script.main(args) == 0
+    assert seen["grad_clip"] == 0.2
+    assert zoo.pretrained_info("espcn_clip_x2_test")["provenance"]["grad_clip"] == 0.2
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit):
+            script.main(args[:-4] + ["--grad-clip", bad] + args[-4:])
+    assert "--grad-clip must be a positive norm" in capsys.readouterr().err
+
+
 def test_train_gan_zoo_adds_a_perceptual_entry_with_its_start_and_tsd(temporary_zoo):
     args = ["--init", "rrdbnet_tiny_x4", "--recipe", "esrgan", "--steps", "2", "--batch-size", "2",
             "--log-every", "1", "--pixel-weight", "1.5", "--lr-d", "1e-5", "--name", "rrdbnet_tiny_esrgan_x4_test",
