@@ -17,7 +17,8 @@ from srlib.degrade import imresize, upscale_bicubic
 from srlib.losses import charbonnier_loss
 from srlib.models import rcan
 from srlib.models.deform_conv import OffsetMask
-from srlib.models.ssen import SSEN, DynamicOffsetEstimator, NonLocalBlock, SSENNet, offset_heads
+from srlib.models.ssen import (SSEN, DynamicOffsetEstimator, NonLocalBlock, SSENNet, local_displacement, offset_heads,
+                               warp_whole_pixels)
 from model_checks import assert_gradients_reach_every_parameter
 
 SCALES = (2, 3, 4)
@@ -49,7 +50,7 @@ def perturb_zero_inits(net, seed=0):
 # ----------------------------------------------------------------------------------------- registry
 
 def test_registered_as_reference_based_at_x2_x3_x4():
-    for name in ("ssen", "ssen_tiny"):
+    for name in ("ssen", "ssen_tiny", "ssen_guided_tiny"):
         entry = srlib.model_entry(name)
         assert entry.reference_based and not entry.blind and entry.scales == SCALES, name
 
@@ -224,6 +225,66 @@ def test_offsets_are_collectable_with_hooks():
     for offset, mask in seen:
         assert offset.shape == (2, 18, 10, 12) and mask.shape == (2, 9, 10, 12)
         assert offset.abs().sum() > 0 and torch.all((mask > 0) & (mask < 1))
+
+
+# ------------------------------------------------------------------------------------- matching guide
+
+def test_local_displacement_finds_a_whole_pixel_shift_and_leaves_equal_maps_in_place():
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 1, 30, 32, generator=g)  # noise: every 5x5 patch is unique
+    query, key = image[..., 5:25, 6:26], image[..., 7:27, 3:23]  # query[y, x] = key[y - 2, x + 3]
+    d = local_displacement(query, key, radius=4)
+    assert d.shape == (1, 2, 20, 20)
+    inside = (slice(None), slice(4, -4), slice(4, -4))  # where the patch and the move stay inside the key
+    assert torch.all(d[:, 0][inside] == -2) and torch.all(d[:, 1][inside] == 3)
+    assert torch.all(local_displacement(query, query, radius=3) == 0)
+    flat = torch.full((1, 1, 8, 8), 0.5)  # no texture: every candidate ties, the smallest move wins
+    assert torch.all(local_displacement(flat, flat.roll(1, -1), radius=2) == 0)
+
+
+def test_local_displacement_refuses_bad_arguments_by_name():
+    x = torch.rand(1, 1, 6, 6)
+    with pytest.raises(ValueError, match="two \\(N, 1, h, w\\) maps of one size"):
+        local_displacement(x, torch.rand(1, 1, 6, 5), 2)
+    with pytest.raises(ValueError, match="two \\(N, 1, h, w\\) maps of one size"):
+        local_displacement(torch.rand(1, 3, 6, 6), torch.rand(1, 3, 6, 6), 2)
+    with pytest.raises(ValueError, match="radius >= 0 and an odd patch_size"):
+        local_displacement(x, x, -1)
+    with pytest.raises(ValueError, match="radius >= 0 and an odd patch_size"):
+        local_displacement(x, x, 2, patch_size=4)
+    with pytest.raises(ValueError, match="guide_radius must be >= 0"):
+        srlib.create_model("ssen_tiny", scale=2, guide_radius=-1)
+
+
+def test_warp_whole_pixels_reads_each_pixel_at_its_displacement_and_zero_outside():
+    x = torch.rand(2, 3, 5, 6)
+    d = torch.zeros(2, 2, 5, 6)
+    d[:, 0], d[:, 1] = 1, -2  # read one row down, two columns left
+    y = warp_whole_pixels(x, d)
+    assert torch.equal(y[..., :-1, 2:], x[..., 1:, :-2])
+    assert torch.all(y[..., -1, :] == 0) and torch.all(y[..., :2] == 0)
+
+
+def test_the_guided_preset_has_ssen_tiny_parameters_and_undoes_a_whole_pixel_move_of_the_reference():
+    plain, guided = make("ssen_tiny", scale=2), make("ssen_guided_tiny", scale=2)
+    assert guided.guide_radius == 5 and plain.guide_radius == 0
+    guided.load_state_dict(plain.state_dict())  # the guide has no parameters
+    # without the RCAB extractor (its channel attention pools globally) the reference path is one 3x3 conv,
+    # so moving the reference by whole LR pixels moves its features by exactly as much
+    plain, guided = make("ssen_tiny", scale=2, num_extract_group=0), make("ssen_guided_tiny", scale=2, num_extract_group=0)
+    guided.load_state_dict(plain.state_dict())
+    g = torch.Generator().manual_seed(1)
+    photo = torch.rand(1, 3, 64, 64, generator=g)
+    hr = photo[..., 16:48, 16:48]
+    lr = imresize(hr, scale=0.5)
+    moved = photo[..., 16 - 4:48 - 4, 16 + 6:48 + 6]  # the box moved by (-2, +3) LR pixels
+    with torch.no_grad():
+        aligned = guided.reference_features(lr, moved)
+        truth = plain.reference_features(lr, hr)
+    inside = (..., slice(3, -3), slice(4, -4))  # the guide's patches and the moved content within the maps
+    assert torch.allclose(aligned[inside], truth[inside], atol=1e-5)
+    with torch.no_grad():
+        assert not torch.allclose(plain.reference_features(lr, moved)[inside], truth[inside], atol=1e-2)
 
 
 # ------------------------------------------------------------------------------------------ training
