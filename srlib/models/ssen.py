@@ -68,7 +68,7 @@ Choices, with the paper's section where it has one:
 * **A matching guide, not in the paper** (``guide_radius``, off in ``ssen`` and ``ssen_tiny``, on in
   ``ssen_guided_tiny``). Trained on CPU for 4,000 steps, ``ssen_tiny`` shuts its reference out (five
   equal rows on the benchmark); its estimators never learn the offsets, even for plain translations
-  (the SSEN page and the chapter's notes measure this). The guide gives them a start: before the
+  (the SSEN page measures why). The guide gives them a start: before the
   deformable stack, the reference features are moved by whole LR pixels to where a local
   correlation search says they belong (:func:`local_displacement`: the input's luma against the
   reference's, downscaled to the input's size, 5x5 patches, +-``guide_radius`` LR pixels), and the
