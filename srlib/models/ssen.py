@@ -79,8 +79,9 @@ Choices, with the paper's section where it has one:
   local: its cost grows with the image area times the window, not with the area squared, so the
   point of SSEN (no exhaustive patch matching) stands; a reference further away than the radius
   (the benchmark's H level) gets no help from it. No parameters are added. It makes the reference
-  usable, not the training reliable: of two 10,000-step CPU runs of ``ssen_guided_tiny`` that differed
-  only in the seed, one learned to use the reference (the zoo's ``ssen_guided_tiny_x4``) and one shut it out.
+  usable, not the training reliable: of three 10,000-step CPU runs of ``ssen_guided_tiny`` that
+  differed only in the seed, one learned to use the reference (the zoo's ``ssen_guided_tiny_x4``, seed 0)
+  and two shut it out.
 
 Parameters of ``ssen`` (C = 64, 2 + 8 groups x 20 RCABs, r = 16, three layers, estimator width 64):
 16,578,644 / 16,771,924 / 16,747,092 at x2 / x3 / x4. This is RCAN's count (15,444,643 /
