@@ -285,6 +285,9 @@ def test_the_guided_preset_has_ssen_tiny_parameters_and_undoes_a_whole_pixel_mov
     assert torch.allclose(aligned[inside], truth[inside], atol=1e-5)
     with torch.no_grad():
         assert not torch.allclose(plain.reference_features(lr, moved)[inside], truth[inside], atol=1e-2)
+        # self-similarity: the input is aligned with itself, so no search runs and nothing moves
+        guided.guide = lambda *args: pytest.fail("the guide searched in self-similarity mode")
+        assert torch.equal(guided.reference_features(lr, None), plain.reference_features(lr, None))
 
 
 # ------------------------------------------------------------------------------------------ training

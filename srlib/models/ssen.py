@@ -398,10 +398,12 @@ class SSENNet(nn.Module):
         self.add_mean = MeanShift(sign=+1)
 
     def reference_features(self, lr: torch.Tensor, ref: torch.Tensor | None) -> torch.Tensor:
-        """The reference's features at LR resolution, (N, C, h, w); ``ref=None`` uses the input itself."""
+        """The reference's features at LR resolution, (N, C, h, w), moved by the matching guide when
+        ``guide_radius`` > 0; ``ref=None`` uses the input itself (aligned by construction: no guide)."""
         from ..degrade import upscale_bicubic
 
         n, _, h, w = lr.shape
+        guided = self.guide_radius > 0 and ref is not None
         if ref is None:  # self-similarity SR: the bicubic upscaling of the input is the reference
             ref = upscale_bicubic(lr, self.scale)
         expected = (n, 3, self.scale * h, self.scale * w)
@@ -413,7 +415,7 @@ class SSENNet(nn.Module):
         x = self.sub_mean(ref) * self.img_range
         x = F.pixel_unshuffle(x, self.scale)  # (N, 3 s^2, h, w): every HR pixel kept, in channels
         feat = self.extract(self.ref_head(x))  # (N, C, h, w)
-        if self.guide_radius:
+        if guided:
             feat = warp_whole_pixels(feat, self.guide(lr, ref))
         return feat
 
