@@ -136,7 +136,10 @@ def cmd_upscale(args) -> int:
         from .inference import super_resolve
 
         # one pass over the whole image: every LR patch must be free to match anywhere in the reference
-        sr = super_resolve(model, lr, ref).cpu()
+        try:
+            sr = super_resolve(model, lr, ref).cpu()
+        except ValueError as exc:  # the model's own check of the pair, e.g. a reference of the wrong size
+            raise CLIError(f"{args.ref} does not fit {args.input} for {args.model}: {exc}") from None
         description += f" with reference {args.ref}"
     else:
         if args.ref is not None:

@@ -133,3 +133,12 @@ def test_reference_based_models_need_and_use_a_reference(capsys, tmp_path, hr_di
     assert code == 2 and "scripts/train_refsr_zoo.py" in err
     code, _, err = run(capsys, "train", "--model", "no_such_net", "--steps", 1, "--out", tmp_path / "t.pt")
     assert code == 2 and "unknown model 'no_such_net'" in err
+
+
+def test_a_reference_of_the_wrong_size_is_a_clear_error(capsys, tmp_path, hr_dir):
+    # SSEN aligns the reference pixel for pixel, so it must be exactly scale x the input
+    ckpt = zoo.save_checkpoint(srlib.create_model("ssen_tiny", scale=4), tmp_path / "ssen.pt")
+    code, _, err = run(capsys, "upscale", hr_dir / "tiny.png", tmp_path / "sr.png", "--model", ckpt, "--scale", 4,
+                       "--ref", hr_dir / "rgb.png")
+    assert code == 2 and err.startswith("error: ") and "rgb.png does not fit" in err
+    assert "(1, 3, 12, 12)" in err and "Traceback" not in err and not (tmp_path / "sr.png").exists()
