@@ -44,8 +44,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .color import rgb_to_y
 from .data import bundled_image
 from .degrade import bicubic_downscale, isotropic_gaussian_kernel, round_to_uint8, upscale_bicubic
+from .metrics import neighbour_differences, psnr, texture_distance
+from .models import create_model
+from .train import guarded_step
 
 __all__ = ["CLASSES", "SPLITS", "HIGHPASS_SIGMA", "DETAIL_STD", "TextureScene", "random_class_map", "one_hot",
            "texture_detail", "compose_scene", "random_scene", "TextureSceneDataset", "lr_detail_ratio",
@@ -219,9 +223,6 @@ def region_contrasts(image: Tensor, mask: Tensor) -> Tensor:
 
     The same local-contrast statistic as :func:`srlib.metrics.texture_distance`
     (:func:`srlib.metrics.neighbour_differences`), restricted to a region."""
-    from .color import rgb_to_y
-    from .metrics import neighbour_differences
-
     if image.dim() != 3 or image.shape[0] != 3 or mask.shape != image.shape[1:]:
         raise ValueError(f"expected an image (3, H, W) and a mask (H, W) of the same size, got "
                          f"{tuple(image.shape)} and {tuple(mask.shape)}")
@@ -340,8 +341,6 @@ def train_texture_classifier(steps: int = 600, *, batch_size: int = 16, size: in
     :func:`block_labels`); returns it frozen and in eval mode, with its loss history."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    from .train import guarded_step
-
     classifier = TextureClassifier()
     optimizer = torch.optim.Adam(classifier.parameters(), lr)
     data = TextureSceneDataset(steps * batch_size, size, "train", 3, seed)
@@ -395,8 +394,6 @@ def train_on_scenes(model: torch.nn.Module, steps: int, *, warmup: int = 0, text
     if pixel_weight < 0 or category_weight < 0:
         raise ValueError(f"loss weights must be >= 0, got pixel_weight={pixel_weight}, "
                          f"category_weight={category_weight}")
-    from .train import guarded_step
-
     device = next(model.parameters()).device
     data = TextureSceneDataset(max(1, steps) * batch_size, size, "train", regions, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr)
@@ -440,8 +437,6 @@ def score_on_scenes(model: torch.nn.Module | None, scenes: list[TextureScene], j
     ``use_map=False`` feeds the uniform prior (the no-prior baseline); ``model=None`` scores bicubic.
     Returns ``{"psnr", "tsd", "agree_given", "agree_true"}`` and keeps the outputs in ``"outputs"``.
     """
-    from .metrics import psnr, texture_distance
-
     maps = [s.class_map for s in scenes] if maps is None else maps
     if len(maps) != len(scenes):
         raise ValueError(f"{len(maps)} maps for {len(scenes)} scenes")
@@ -485,8 +480,6 @@ def load_scene_model(variant: str = "sft", path: str | os.PathLike | None = None
     """The ``sftgan_tiny`` trained on texture scenes by ``scripts/train_sftgan_scenes.py``: (model, provenance).
 
     ``variant`` ``"sft"`` was trained with the true maps, ``"no_prior"`` with the uniform map."""
-    from .models import create_model
-
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
     path = Path(path) if path is not None else WEIGHTS_DIR / VARIANTS[variant]
