@@ -40,6 +40,10 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change one field of the model's configuration, e.g. --set num_feat=16 (repeatable; the "
                         "checkpoint records it, so load_pretrained rebuilds the same network)")
+    p.add_argument("--init-from", metavar="ZOO_NAME",
+                   help="start from a zoo checkpoint instead of random weights: of the same network, or of one "
+                        "whose convolutions have smaller kernels (srlib.zoo.grow_from), e.g. --model srcnn "
+                        "--init-from srcnn_915_x4")
     args = zoo.parse_run_args(p, argv)
     if args.grad_clip is not None and not args.grad_clip > 0:
         p.error(f"--grad-clip must be a positive norm, got {args.grad_clip}")
@@ -58,6 +62,19 @@ def main(argv=None) -> int:
         net = srlib.create_model(args.model, scale=args.scale, **overrides)
     except TypeError as exc:  # an unknown configuration field: the message lists the valid ones
         p.error(str(exc))
+    init = None
+    if args.init_from:
+        try:
+            init = zoo.pretrained_info(args.init_from)
+        except KeyError as exc:
+            p.error(f"--init-from: {exc.args[0]}")
+        if init["scale"] != args.scale:
+            p.error(f"--init-from {args.init_from} is a x{init['scale']} checkpoint, this run trains x{args.scale}")
+        try:
+            grown = zoo.grow_from(net, srlib.load_pretrained(args.init_from))
+        except ValueError as exc:
+            p.error(f"--init-from {args.init_from} ({init['model']}) cannot start {args.model}: {exc}")
+        print(f"starting from {args.init_from}" + (f", grown: {', '.join(grown)}" if grown else ""))
     train, val = bundled_images("train"), bundled_images("val")
     data = PatchDataset(list(train.values()), scale=args.scale, patch_size=args.patch_size, seed=args.seed)
     # Resumable training state, not shipped. Its name carries a digest of the run's settings, so a run with
@@ -65,6 +82,7 @@ def main(argv=None) -> int:
     settings = [args.model, args.scale, args.steps, args.batch_size, args.patch_size, args.lr, args.loss, args.seed]
     settings += [sorted(overrides.items())] if overrides else []  # unchanged digests for runs without --set
     settings += [("grad_clip", args.grad_clip)] if args.grad_clip is not None else []
+    settings += [("init", args.init_from, init["sha256"])] if init else []
     digest = hashlib.sha256(repr(settings).encode()).hexdigest()[:10]
     work = Path("_build/zoo") / f"{args.name}.{digest}.train.pt"
     result = fit(net, data, args.steps, batch_size=args.batch_size, lr=args.lr, loss=args.loss, val_images=val,
@@ -78,6 +96,9 @@ def main(argv=None) -> int:
         "validation_data": f"bundled 'val' split ({', '.join(val)})",
         "steps": args.steps, "batch_size": args.batch_size, "hr_patch": args.patch_size, "lr": args.lr,
         "loss": args.loss, "grad_clip": args.grad_clip, "overrides": overrides, "seed": args.seed,
+        # a warm start: its own training (command, wall time) is in its zoo entry, so the whole cost is traceable
+        **({"init": args.init_from, "init_sha256": init["sha256"],
+            "init_wall_time_s": init["provenance"]["wall_time_s"]} if init else {}),
         **zoo.run_provenance("train_zoo.py", argv or sys.argv[1:], result.device, result.seconds),
     }
     path = zoo.save_checkpoint(net, zoo.WEIGHTS_DIR / f"{args.name}.pt", meta=provenance)

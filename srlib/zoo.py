@@ -127,6 +127,56 @@ def load_checkpoint(path: str | Path, model: str | None = None, scale: int | Non
     return net.to(device).eval()
 
 
+def grow_from(net: nn.Module, source: nn.Module) -> list[str]:
+    """Start ``net`` from the trained ``source``, a network of the same layers with smaller kernels in some.
+
+    Every tensor of ``source`` is copied into the same-named tensor of ``net``. Where a convolution of ``net``
+    has a larger kernel (SRCNN's 9-5-5 against its 9-1-5 basic setting), the trained kernel goes in the
+    centre of a kernel of zeros: with 'same' padding the zero taps add nothing, so ``net`` computes exactly
+    ``source``'s function, and training goes on from there with the new taps free to learn. A longer run
+    of the smaller network is cheaper per step, so this is how a bigger pre-upsampling model can be
+    trained on a CPU.
+
+    Returns:
+        The names of the tensors that were grown.
+
+    Raises:
+        ValueError: naming the tensor, when the two networks' layers differ in anything but odd kernel growth.
+
+    Example:
+        >>> import srlib, torch
+        >>> small, big = srlib.create_model("srcnn_915", scale=2), srlib.create_model("srcnn", scale=2)
+        >>> grow_from(big, small)
+        ['mapping.0.weight']
+        >>> x = torch.rand(1, 3, 8, 8)
+        >>> torch.allclose(big(x), small(x), atol=1e-6)
+        True
+    """
+    target, trained = net.state_dict(), source.state_dict()
+    if set(target) != set(trained):
+        only_net, only_source = sorted(set(target) - set(trained)), sorted(set(trained) - set(target))
+        raise ValueError(f"the two networks have different layers: only in the new one {only_net}, "
+                         f"only in the trained one {only_source}")
+    grown = []
+    for key, value in trained.items():
+        shape, small = target[key].shape, value.shape
+        if shape == small:
+            target[key] = value.clone()
+            continue
+        growth = [big - s for big, s in zip(shape[2:], small[2:])]
+        if (len(shape) != 4 or len(small) != 4 or shape[:2] != small[:2]
+                or any(g < 0 or g % 2 for g in growth)):
+            raise ValueError(f"{key}: cannot start a {tuple(shape)} tensor from a {tuple(small)} one (only a "
+                             "convolution kernel can grow, by an even number of taps, channels unchanged)")
+        kernel = torch.zeros_like(target[key])
+        gh, gw = growth[0] // 2, growth[1] // 2
+        kernel[:, :, gh:gh + small[2], gw:gw + small[3]] = value
+        target[key] = kernel
+        grown.append(key)
+    net.load_state_dict(target)
+    return grown
+
+
 # ----------------------------------------------------------------------------------------- the zoo
 
 def _zoo_entries() -> dict[str, dict[str, Any]]:

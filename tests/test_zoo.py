@@ -113,3 +113,27 @@ def test_gan_checkpoints_start_from_the_shipped_psnr_checkpoint_and_reproduce_th
         net = zoo.load_pretrained(e["name"])
         assert abs(validate(net, val, e["scale"])["psnr"] - e["val_psnr"]) < 0.01, e["name"]
         assert abs(validate_texture_distance(net, val, e["scale"]) - e["val_tsd"]) < 0.01, e["name"]
+
+
+def test_grow_from_starts_a_bigger_kernel_network_at_the_trained_function():
+    torch.manual_seed(0)
+    small = srlib.create_model("srcnn_915", scale=3)  # random weights stand in for trained ones
+    big = srlib.create_model("srcnn", scale=3)
+    assert zoo.grow_from(big, small) == ["mapping.0.weight"]
+    x = torch.rand(2, 3, 11, 9)
+    torch.testing.assert_close(big(x), small(x), atol=1e-6, rtol=0)
+    kernel = big.mapping[0].weight  # (32, 64, 5, 5): the 1x1 taps in the centre, zeros around
+    torch.testing.assert_close(kernel[:, :, 2, 2], small.mapping[0].weight[:, :, 0, 0])
+    assert kernel.abs().sum() == kernel[:, :, 2, 2].abs().sum()
+    same = srlib.create_model("srcnn", scale=3)
+    assert zoo.grow_from(same, big) == []  # same shapes: a plain copy
+    torch.testing.assert_close(same(x), big(x))
+
+
+def test_grow_from_refuses_networks_that_differ_in_more_than_kernel_size():
+    with pytest.raises(ValueError, match="different layers"):
+        zoo.grow_from(srlib.create_model("srcnn", scale=2), srlib.create_model("espcn", scale=2))
+    with pytest.raises(ValueError, match="extraction.0.weight: cannot start"):  # 32 filters, not 64
+        zoo.grow_from(srlib.create_model("srcnn", scale=2), srlib.create_model("srcnn_tiny", scale=2))
+    with pytest.raises(ValueError, match="cannot start"):  # shrinking is not growing
+        zoo.grow_from(srlib.create_model("srcnn_915", scale=2), srlib.create_model("srcnn", scale=2))

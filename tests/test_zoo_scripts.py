@@ -128,6 +128,29 @@ def test_train_zoo_grad_clip_reaches_the_loop_and_the_provenance(temporary_zoo, 
     assert "--grad-clip must be a positive norm" in capsys.readouterr().err
 
 
+def test_train_zoo_init_from_grows_a_zoo_checkpoint_and_records_it(temporary_zoo, capsys):
+    shutil.copy(Path(srlib.__file__).parent / "weights" / "srcnn_915_x4.pt", temporary_zoo)
+    args = ["--model", "srcnn", "--scale", "4", "--steps", "1", "--patch-size", "24", "--batch-size", "2",
+            "--lr", "1e-9", "--init-from", "srcnn_915_x4", "--name", "srcnn_grown_x4_test", "--threads", "1"]
+    script = load_script("train_zoo")
+    assert script.main(args) == 0
+    assert "grown: mapping.0.weight" in capsys.readouterr().out
+    entry, init = zoo.pretrained_info("srcnn_grown_x4_test"), zoo.pretrained_info("srcnn_915_x4")
+    assert entry["model"] == "srcnn" and entry["params"] == 57_281
+    assert entry["provenance"]["init"] == "srcnn_915_x4"
+    assert entry["provenance"]["init_sha256"] == init["sha256"]
+    assert entry["provenance"]["init_wall_time_s"] == init["provenance"]["wall_time_s"]
+    # one step at a vanishing learning rate leaves the grown network where the 9-1-5 was
+    assert entry["val_psnr"] == pytest.approx(init["val_psnr"], abs=0.01)
+    for bad, message in ((["--scale", "2"], "is a x4 checkpoint, this run trains x2"),
+                         (["--model", "espcn"], "cannot start espcn: the two networks have different layers"),
+                         (["--init-from", "no_such_x4"], "no zoo checkpoint named 'no_such_x4'")):
+        flag = args.index(bad[0])
+        with pytest.raises(SystemExit):
+            script.main(args[:flag] + bad + args[flag + 2:])
+        assert message in capsys.readouterr().err
+
+
 def test_train_gan_zoo_adds_a_perceptual_entry_with_its_start_and_tsd(temporary_zoo):
     args = ["--init", "rrdbnet_tiny_x4", "--recipe", "esrgan", "--steps", "2", "--batch-size", "2",
             "--log-every", "1", "--pixel-weight", "1.5", "--lr-d", "1e-5", "--name", "rrdbnet_tiny_esrgan_x4_test",
