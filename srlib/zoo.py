@@ -141,7 +141,7 @@ def grow_from(net: nn.Module, source: nn.Module) -> list[str]:
         The names of the tensors that were grown.
 
     Raises:
-        ValueError: naming the tensor, when the two networks' layers differ in anything but odd kernel growth.
+        ValueError: naming the tensor, when the two networks differ in more than kernels grown on every side.
 
     Example:
         >>> import srlib, torch
